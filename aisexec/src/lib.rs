@@ -1,0 +1,1 @@
+//! The aisexec daemon: config, event loop, UDP transport, IPC server. Filled by issue #3.

@@ -1,0 +1,1 @@
+//! Service engine trait, barrier sync and the CLM, EVS, CKPT, BACKUP engines. Filled by issues #3-#6.

@@ -1,0 +1,1 @@
+//! Deterministic simulator and checkers (being written).

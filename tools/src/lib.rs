@@ -1,0 +1,1 @@
+//! Command-line tools (ais-ring-status, ais-ckpt, ais-backup, ais-keygen, ais-bench). Filled by issues #3-#8.
