@@ -1,1 +1,3 @@
 //! The aisexec daemon: config, event loop, UDP transport, IPC server. Filled by issue #3.
+
+pub mod config;

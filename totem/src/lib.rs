@@ -30,6 +30,7 @@
 pub mod config;
 pub mod ids;
 pub mod membership;
+mod ordering;
 pub mod packing;
 pub mod recovery;
 pub mod srp;

@@ -1,14 +1,48 @@
-//! The Totem single-ring protocol state machine (skeleton; being written).
+//! The Totem single-ring protocol state machine: one node's view of the
+//! ring, driven by packets, timeouts and local requests (Totem paper,
+//! sections 3 and 4; states named as there: Operational, Gather, Commit,
+//! Recovery).
+//!
+//! Life of a node: it starts in Gather, alone in a ring of its own. Gather
+//! ends with consensus on a member list (see [`crate::membership`]); the
+//! lowest member sends the commit token around the new ring twice: on the
+//! first rotation each member writes what it has of its old ring and enters
+//! Commit, on the second each enters Recovery. The representative then
+//! starts the new ring's token; members re-send their old rings' messages
+//! (see [`crate::recovery`]) and, once every member has them all, install the
+//! ring: they deliver the rest of the old ring, the transitional and the
+//! regular configuration, and are Operational. A lost token, a join from a
+//! member, a stalled member or a reachable foreign ring starts Gather again.
+//!
+//! Deviations from the paper, each explained where it lives: per-member arus
+//! in the token ([`crate::token`]); reachability announcements and the
+//! connectivity rule in Gather ([`crate::membership`]); the commit token is
+//! retransmitted like the token; delivery after a gap in the transitional
+//! configuration ([`crate::recovery`]); a lone node forms its own ring only
+//! after one consensus timeout, so nodes started together form one ring
+//! instead of several that then merge; on token loss, members not heard
+//! from within the token timeout are failed at once instead of after the
+//! consensus timeout, which is what makes failure detection take about one
+//! token timeout.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::config::ValidConfig;
-use crate::ids::{NodeId, RingId};
+use crate::ids::{NodeId, RingId, Seq};
+use crate::membership::{Gather, JoinOutcome, Reachability};
+use crate::ordering::{Insert, Log};
+use crate::packing::{Packer, Unpacker};
+use crate::recovery::RecoveryPlan;
 use crate::time::Instant;
-use crate::wire::Guarantee;
-
+use crate::timer::{Timer, TimerTable};
+use crate::token::{self, ReceiveStall};
+use crate::wire::{
+    max_frame_bytes, Body, CommitToken, Guarantee, Hello, Join, Mcast, McastContent, MemberEntry,
+    Packet, Recovered, Token, WireState, MAX_MEMBERS, MAX_RTR_ENTRIES,
+};
 
 /// Where a datagram goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,85 +146,1301 @@ pub enum RingState {
 pub struct Stats {
     /// Tokens received and handled.
     pub tokens_received: u64,
-    /// Regular messages originated.
+    /// Regular messages originated (frames, including recovered ones).
     pub mcasts_sent: u64,
-    /// Regular messages retransmitted.
+    /// Regular messages retransmitted on request.
     pub mcasts_retransmitted: u64,
     /// Application messages delivered.
     pub delivered: u64,
-    /// Token retransmissions after a timeout.
+    /// Token (or commit token) retransmissions after a timeout.
     pub token_retransmits: u64,
-    /// Configurations installed (regular).
+    /// Regular configurations installed.
     pub rings_installed: u64,
+    /// Times this node entered Gather.
+    pub gathers: u64,
     /// Datagrams dropped because they failed to decode.
     pub dropped_malformed: u64,
-    /// Datagrams dropped because they belong to another ring or a stale state.
+    /// Datagrams dropped because they belong to another ring or state.
     pub dropped_foreign: u64,
     /// Datagrams dropped as duplicates.
     pub dropped_duplicate: u64,
+    /// Frames that did not unpack (bad fragment chain from a peer).
+    pub dropped_frames: u64,
+    /// Messages refused because they were too far ahead of our aru.
+    pub dropped_too_far_ahead: u64,
+}
+
+/// How many windows' worth of messages may be outstanding (sent but not yet
+/// received by every member). Bounds every receive log.
+const OUTSTANDING_WINDOWS: u64 = 8;
+
+/// The ring this node has installed (during a membership change: the old
+/// ring whose messages Recovery completes).
+#[derive(Debug)]
+struct Installed {
+    members: Vec<NodeId>,
+    log: Log,
+}
+
+impl Installed {
+    fn id(&self) -> RingId {
+        self.log.ring_id()
+    }
+}
+
+/// Token bookkeeping of a ring whose token this node handles.
+#[derive(Debug)]
+struct Circulation {
+    ring_id: RingId,
+    members: Vec<NodeId>,
+    my_index: usize,
+    /// Highest token_seq handled, to drop duplicates.
+    last_token_seq: Option<u64>,
+    /// What we forwarded last, to retransmit it.
+    forwarded: Option<Forwarded>,
+    /// A token held on an idle ring (or a lone node's own token).
+    held: Option<Token>,
+    my_last_sent: u32,
+    my_last_backlog: u32,
+    idle_rotations: u32,
+    last_seen_seq: Seq,
+    stall: ReceiveStall,
+}
+
+impl Circulation {
+    fn new(ring_id: RingId, members: Vec<NodeId>, me: NodeId) -> Circulation {
+        let my_index = members.iter().position(|&m| m == me).unwrap_or(0);
+        Circulation {
+            ring_id,
+            members,
+            my_index,
+            last_token_seq: None,
+            forwarded: None,
+            held: None,
+            my_last_sent: 0,
+            my_last_backlog: 0,
+            idle_rotations: 0,
+            last_seen_seq: Seq::ZERO,
+            stall: ReceiveStall::default(),
+        }
+    }
+
+    fn next(&self) -> NodeId {
+        self.members[(self.my_index + 1) % self.members.len()]
+    }
+
+    fn is_rep(&self) -> bool {
+        self.my_index == 0
+    }
+
+    /// True for a token we have not handled yet.
+    fn accept(&mut self, token_seq: u64) -> bool {
+        if self.last_token_seq.is_some_and(|l| token_seq <= l) {
+            return false;
+        }
+        self.last_token_seq = Some(token_seq);
+        true
+    }
+}
+
+/// A packet we forwarded and may have to send again.
+#[derive(Clone, Debug)]
+struct Forwarded {
+    to: NodeId,
+    bytes: Bytes,
+    /// The ring's seq when we forwarded: a message above it proves the
+    /// token moved on.
+    seq: Seq,
+}
+
+#[derive(Debug)]
+struct CommitPhase {
+    ring_id: RingId,
+    members: Vec<NodeId>,
+    gather: Gather,
+    last_token_seq: u64,
+    forwarded: Option<Forwarded>,
+}
+
+#[derive(Debug)]
+struct RecoveryPhase {
+    gather: Gather,
+    plan: RecoveryPlan,
+    new_log: Log,
+    circ: Circulation,
+    to_resend: VecDeque<Mcast>,
+    last_commit_seq: u64,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Operational(Circulation),
+    Gather(GatherPhase),
+    Commit(CommitPhase),
+    Recovery(Box<RecoveryPhase>),
+}
+
+#[derive(Debug)]
+struct GatherPhase {
+    gather: Gather,
+    /// The consensus timeout fired at least once this round (a lone node
+    /// only forms its own ring after that).
+    waited: bool,
+}
+
+/// Why Gather is entered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GatherCause {
+    /// Start-up, or a join / foreign ring worth merging with.
+    Join,
+    /// The token (or commit token) was lost: fail the members not heard.
+    TokenLoss,
+    /// A member stopped receiving.
+    ReceiveStall,
 }
 
 /// One node's Totem protocol instance.
 #[derive(Debug)]
 pub struct Totem {
-    config: ValidConfig,
+    cfg: ValidConfig,
+    me: NodeId,
+    timers: TimerTable,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// Packets this node sends to itself (a lone node's commit token).
+    loopback: VecDeque<Packet>,
     stats: Stats,
+    packer: Packer,
+    unpacker: Unpacker,
+    reach: Reachability,
+    ring: Installed,
+    max_ring_seq: u64,
+    phase: Phase,
 }
 
 impl Totem {
-    /// A node that starts in Gather, alone, at `now`.
-    pub fn new(config: ValidConfig, now: Instant) -> Totem {
-        let _ = now;
-        Totem { config, transmits: VecDeque::new(), events: VecDeque::new(), stats: Stats::default() }
+    /// A node that starts at `now` in Gather, in a ring of its own.
+    pub fn new(cfg: ValidConfig, now: Instant) -> Totem {
+        let c = cfg.get();
+        let me = c.node_id;
+        // A ring id no real ring can have: real rings use multiples of 4.
+        let start_seq = c.ring_seq_floor / 4 * 4 + 1;
+        let ring_id = RingId {
+            seq: start_seq,
+            rep: me,
+        };
+        let limit = Self::limit_ahead(&cfg);
+        let packer = Packer::new(
+            max_frame_bytes(c.netmtu_bytes),
+            c.max_message_bytes,
+            c.send_queue_bytes,
+        );
+        let mut t = Totem {
+            me,
+            timers: TimerTable::default(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            loopback: VecDeque::new(),
+            stats: Stats::default(),
+            packer,
+            unpacker: Unpacker::new(c.max_message_bytes),
+            reach: Reachability::new(me, cfg.heard_window(), now),
+            ring: Installed {
+                members: vec![me],
+                log: Log::new(ring_id, limit),
+            },
+            max_ring_seq: start_seq,
+            phase: Phase::Gather(GatherPhase {
+                gather: Gather::new([me].into(), BTreeSet::new()),
+                waited: false,
+            }),
+            cfg,
+        };
+        t.send_hello(now);
+        t.enter_gather(now, GatherCause::Join, &[], &[]);
+        t
     }
-    /// A datagram arrived.
-    pub fn handle_packet(&mut self, now: Instant, datagram: &[u8]) {
-        let _ = (now, datagram);
+
+    fn limit_ahead(cfg: &ValidConfig) -> u64 {
+        let w = u64::from(cfg.get().window_size);
+        w * OUTSTANDING_WINDOWS + w
     }
-    /// The time from `poll_timeout` has come.
+
+    fn max_outstanding(&self) -> u64 {
+        u64::from(self.cfg.get().window_size) * OUTSTANDING_WINDOWS
+    }
+
+    fn effective_hold(&self) -> Duration {
+        self.cfg
+            .get()
+            .token_hold
+            .min(self.cfg.token_retransmit_timeout() / 2)
+    }
+
+    // ----- public inputs -------------------------------------------------
+
+    /// A datagram arrived. Malformed, foreign and duplicate datagrams are
+    /// dropped and counted in [`Stats`]; nothing a peer sends can panic.
+    pub fn handle_packet(&mut self, now: Instant, datagram: Bytes) {
+        match Packet::decode(&datagram) {
+            Ok(p) if p.sender != self.me => self.on_packet(now, p),
+            Ok(_) => self.stats.dropped_foreign += 1,
+            Err(_) => self.stats.dropped_malformed += 1,
+        }
+        self.drain_loopback(now);
+    }
+
+    /// The time from [`Totem::poll_timeout`] has come. Fires every expired
+    /// timer; an early or spurious call does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let _ = now;
+        while let Some(t) = self.timers.pop_expired(now) {
+            self.on_timer(now, t);
+            self.drain_loopback(now);
+        }
     }
-    /// Queue an application message for total-order multicast.
+
+    /// Queues an application message for total-order multicast. It is sent
+    /// when this node next holds the token of an installed ring and
+    /// delivered to every member, this node included, in the one order.
     ///
     /// # Errors
-    /// [`McastError`]; nothing is queued.
-    pub fn handle_mcast(&mut self, now: Instant, payload: Bytes, guarantee: Guarantee) -> Result<(), McastError> {
-        let _ = (now, payload, guarantee);
-        Err(McastError::QueueFull)
+    /// [`McastError::Empty`], [`McastError::TooBig`], or
+    /// [`McastError::QueueFull`] (try again after the ring drained some);
+    /// nothing is queued then.
+    pub fn handle_mcast(
+        &mut self,
+        now: Instant,
+        payload: Bytes,
+        guarantee: Guarantee,
+    ) -> Result<(), McastError> {
+        self.packer.push(payload, guarantee)?;
+        if let Phase::Operational(circ) = &mut self.phase {
+            if let Some(token) = circ.held.take() {
+                self.timers.stop(Timer::TokenHold);
+                self.operational_token(now, token);
+                self.drain_loopback(now);
+            }
+        }
+        Ok(())
     }
-    /// Next datagram to send.
+
+    // ----- public outputs ------------------------------------------------
+
+    /// The next datagram to send (drain first, see the crate docs).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }
-    /// Next event for the services.
+
+    /// The next delivery or configuration change (drain second).
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
-    /// When `handle_timeout` must be called next.
+
+    /// When [`Totem::handle_timeout`] must be called next (arm it third).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        None
+        self.timers.next_deadline()
     }
+
     /// This node's id.
     pub fn node_id(&self) -> NodeId {
-        self.config.get().node_id
+        self.me
     }
-    /// Current state.
+
+    /// The protocol state.
     pub fn state(&self) -> RingState {
-        RingState::Gather
+        match self.phase {
+            Phase::Operational(_) => RingState::Operational,
+            Phase::Gather(_) => RingState::Gather,
+            Phase::Commit(_) => RingState::Commit,
+            Phase::Recovery(_) => RingState::Recovery,
+        }
     }
-    /// The installed ring.
+
+    /// The installed ring (before the first installation: this node's own
+    /// start-up ring, which no other node shares).
     pub fn ring_id(&self) -> RingId {
-        RingId { seq: 0, rep: self.node_id() }
+        self.ring.id()
     }
+
     /// Members of the installed ring, ascending.
     pub fn members(&self) -> &[NodeId] {
-        &[]
+        &self.ring.members
     }
+
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Bytes of application messages waiting to be sent.
+    pub fn queued_bytes(&self) -> usize {
+        self.packer.queued_bytes()
+    }
+
+    // ----- sending ---------------------------------------------------------
+
+    fn packet(&self, ring_id: RingId, body: Body) -> Packet {
+        Packet {
+            sender: self.me,
+            ring_id,
+            body,
+        }
+    }
+
+    fn send(&mut self, dest: Destination, p: Packet) -> Bytes {
+        if dest == Destination::Node(self.me) {
+            self.loopback.push_back(p.clone());
+            return p.encode();
+        }
+        let payload = p.encode();
+        self.transmits.push_back(Transmit {
+            dest,
+            payload: payload.clone(),
+        });
+        payload
+    }
+
+    fn drain_loopback(&mut self, now: Instant) {
+        // Bounded: only the commit token of a lone node travels this way,
+        // twice per ring formation.
+        while let Some(p) = self.loopback.pop_front() {
+            self.on_packet(now, p);
+        }
+    }
+
+    fn send_hello(&mut self, now: Instant) {
+        let state = match self.phase {
+            Phase::Operational(_) => WireState::Operational,
+            Phase::Gather(_) => WireState::Gather,
+            Phase::Commit(_) => WireState::Commit,
+            Phase::Recovery(_) => WireState::Recovery,
+        };
+        let hello = Hello {
+            state,
+            members: self.ring.members.clone(),
+            heard: self.reach.heard_set(now),
+        };
+        let p = self.packet(self.ring.id(), Body::Hello(hello));
+        self.send(Destination::All, p);
+        self.timers
+            .set(Timer::Hello, now + self.cfg.get().merge_timeout);
+    }
+
+    fn note_ring_seq(&mut self, seq: u64) {
+        if seq > self.max_ring_seq {
+            self.max_ring_seq = seq;
+        }
+    }
+
+    // ----- packet dispatch -----------------------------------------------
+
+    fn on_packet(&mut self, now: Instant, p: Packet) {
+        if p.sender != self.me {
+            self.reach.heard(now, p.sender);
+        }
+        match p.body {
+            Body::Mcast(m) => self.on_mcast(p.sender, p.ring_id, m),
+            Body::Token(t) => self.on_token(now, p.ring_id, t),
+            Body::Join(j) => {
+                self.note_ring_seq(j.max_ring_seq.max(p.ring_id.seq));
+                self.on_join(now, p.sender, &j);
+            }
+            Body::Commit(ct) => {
+                self.note_ring_seq(p.ring_id.seq);
+                self.on_commit(now, p.ring_id, ct);
+            }
+            Body::Hello(h) => self.on_hello(now, p.sender, p.ring_id, h),
+        }
+    }
+
+    fn on_mcast(&mut self, sender: NodeId, ring_id: RingId, m: Mcast) {
+        let _ = sender;
+        match &mut self.phase {
+            Phase::Operational(circ) if ring_id == circ.ring_id => {
+                if circ.forwarded.as_ref().is_some_and(|f| m.seq > f.seq) {
+                    circ.forwarded = None;
+                    self.timers.stop(Timer::TokenRetransmit);
+                }
+                self.store(m);
+                self.deliver_ready();
+            }
+            // Late messages of the old ring are still welcome until we
+            // report our old-ring state in the commit token.
+            Phase::Gather(_) if ring_id == self.ring.id() => {
+                self.store(m);
+                self.deliver_ready();
+            }
+            Phase::Recovery(rec) if ring_id == rec.circ.ring_id => {
+                if rec.circ.forwarded.as_ref().is_some_and(|f| m.seq > f.seq) {
+                    rec.circ.forwarded = None;
+                    self.timers.stop(Timer::TokenRetransmit);
+                }
+                if let McastContent::Recovered(r) = &m.content {
+                    if r.old_ring == self.ring.log.ring_id() {
+                        let old = Mcast {
+                            seq: r.old_seq,
+                            origin: r.old_origin,
+                            guarantee: r.old_guarantee,
+                            content: McastContent::Frame(r.frame.clone()),
+                        };
+                        if self.ring.log.insert(old) == Insert::TooFarAhead {
+                            self.stats.dropped_too_far_ahead += 1;
+                        }
+                    }
+                }
+                match rec.new_log.insert(m) {
+                    Insert::New => {}
+                    Insert::Duplicate => self.stats.dropped_duplicate += 1,
+                    Insert::TooFarAhead => self.stats.dropped_too_far_ahead += 1,
+                }
+            }
+            _ => self.stats.dropped_foreign += 1,
+        }
+    }
+
+    /// Stores a message of the installed ring.
+    fn store(&mut self, m: Mcast) {
+        match self.ring.log.insert(m) {
+            Insert::New => {}
+            Insert::Duplicate => self.stats.dropped_duplicate += 1,
+            Insert::TooFarAhead => self.stats.dropped_too_far_ahead += 1,
+        }
+    }
+
+    /// Delivers what the installed ring's order allows.
+    fn deliver_ready(&mut self) {
+        while let Some(m) = self.ring.log.pop_deliverable() {
+            self.deliver_frame(self.ring.id(), &m);
+        }
+    }
+
+    fn deliver_frame(&mut self, ring_id: RingId, m: &Mcast) {
+        let McastContent::Frame(frame) = &m.content else {
+            // A recovered old-ring message occupies a seq of the new ring
+            // but is delivered as part of its old ring.
+            return;
+        };
+        let events = &mut self.events;
+        let stats = &mut self.stats;
+        let (origin, guarantee) = (m.origin, m.guarantee);
+        let res = self.unpacker.push_frame(origin, frame, &mut |payload| {
+            stats.delivered += 1;
+            events.push_back(Event::Deliver(Delivery {
+                ring_id,
+                origin,
+                guarantee,
+                payload,
+            }));
+        });
+        if res.is_err() {
+            self.stats.dropped_frames += 1;
+        }
+    }
+
+    // ----- the token -----------------------------------------------------
+
+    fn on_token(&mut self, now: Instant, ring_id: RingId, t: Token) {
+        let n_members = match &self.phase {
+            Phase::Operational(c) if c.ring_id == ring_id => c.members.len(),
+            Phase::Recovery(r) if r.circ.ring_id == ring_id => r.circ.members.len(),
+            _ => {
+                self.stats.dropped_foreign += 1;
+                return;
+            }
+        };
+        if t.member_aru.len() != n_members {
+            self.stats.dropped_malformed += 1;
+            return;
+        }
+        match &mut self.phase {
+            Phase::Operational(circ) => {
+                if !circ.accept(t.token_seq) {
+                    self.stats.dropped_duplicate += 1;
+                    return;
+                }
+                self.stats.tokens_received += 1;
+                self.timers
+                    .set(Timer::TokenLoss, now + self.cfg.get().token_timeout);
+                let idle = t.seq == circ.last_seen_seq && t.rtr.is_empty() && t.backlog == 0;
+                circ.idle_rotations = if idle {
+                    circ.idle_rotations.saturating_add(1)
+                } else {
+                    0
+                };
+                circ.last_seen_seq = t.seq;
+                let may_hold = circ.is_rep() || circ.members.len() == 1;
+                if may_hold
+                    && circ.idle_rotations >= self.cfg.get().seqno_unchanged_const
+                    && self.packer.is_empty()
+                {
+                    circ.held = Some(t);
+                    circ.forwarded = None;
+                    self.timers.stop(Timer::TokenRetransmit);
+                    self.timers
+                        .set(Timer::TokenHold, now + self.effective_hold());
+                    return;
+                }
+                self.operational_token(now, t);
+            }
+            Phase::Recovery(rec) => {
+                if !rec.circ.accept(t.token_seq) {
+                    self.stats.dropped_duplicate += 1;
+                    return;
+                }
+                self.stats.tokens_received += 1;
+                self.recovery_token(now, t);
+            }
+            _ => {}
+        }
+    }
+
+    /// Retransmits what the token asks for and we hold; returns how many.
+    fn serve_retransmits(&mut self, t: &mut Token, log_is_new: bool, ring_id: RingId) -> u32 {
+        let window = self.cfg.get().window_size;
+        let floor = token::min_aru(t);
+        let mut served = 0;
+        let mut keep = Vec::with_capacity(t.rtr.len());
+        for &s in &t.rtr {
+            if s <= floor {
+                continue; // everyone has it by now
+            }
+            let log = if log_is_new {
+                match &self.phase {
+                    Phase::Recovery(r) => &r.new_log,
+                    _ => &self.ring.log,
+                }
+            } else {
+                &self.ring.log
+            };
+            match log.get(s) {
+                Some(m) if served < window => {
+                    let p = Packet {
+                        sender: self.me,
+                        ring_id,
+                        body: Body::Mcast(m.clone()),
+                    };
+                    self.send(Destination::All, p);
+                    self.stats.mcasts_retransmitted += 1;
+                    served += 1;
+                }
+                _ => keep.push(s),
+            }
+        }
+        t.rtr = keep;
+        served
+    }
+
+    /// Adds what `log` misses up to the token's seq to its rtr list.
+    fn request_missing(t: &mut Token, log: &Log) {
+        let room = MAX_RTR_ENTRIES.saturating_sub(t.rtr.len());
+        for s in log.missing(t.seq, room) {
+            if !t.rtr.contains(&s) {
+                t.rtr.push(s);
+            }
+        }
+        t.rtr.sort_unstable();
+    }
+
+    fn operational_token(&mut self, now: Instant, mut t: Token) {
+        let Phase::Operational(circ) = &mut self.phase else {
+            return;
+        };
+        circ.forwarded = None;
+        self.timers.stop(Timer::TokenRetransmit);
+        let ring_id = circ.ring_id;
+        let my_index = circ.my_index;
+        let stalled = circ
+            .stall
+            .observe(&t, my_index, self.cfg.get().fail_recv_const)
+            .map(|i| circ.members[i]);
+        if let Some(member) = stalled {
+            log::warn!(
+                "member {member} has not received for {} rotations: removing it",
+                self.cfg.get().fail_recv_const
+            );
+            self.enter_gather(now, GatherCause::ReceiveStall, &[], &[member]);
+            return;
+        }
+        self.serve_retransmits(&mut t, false, ring_id);
+        // New messages, as flow control allows.
+        let Phase::Operational(circ) = &mut self.phase else {
+            return;
+        };
+        let backlog = self.packer.backlog_frames();
+        let c = self.cfg.get();
+        let allowed = token::allowed_to_send(
+            &t,
+            c.window_size,
+            c.max_messages,
+            circ.my_last_sent,
+            backlog,
+            self.max_outstanding(),
+        );
+        let mut sent = 0;
+        while sent < allowed {
+            let Some((guarantee, frame)) = self.packer.next_frame() else {
+                break;
+            };
+            t.seq = t.seq.next();
+            let m = Mcast {
+                seq: t.seq,
+                origin: self.me,
+                guarantee,
+                content: McastContent::Frame(frame),
+            };
+            let inserted = self.ring.log.insert(m.clone());
+            // A new seq above everything we hold, within flow control's room.
+            assert_eq!(inserted, Insert::New, "own message {:?} must be new", t.seq);
+            self.send(
+                Destination::All,
+                Packet {
+                    sender: self.me,
+                    ring_id,
+                    body: Body::Mcast(m),
+                },
+            );
+            self.stats.mcasts_sent += 1;
+            sent += 1;
+        }
+        let backlog_now = self.packer.backlog_frames();
+        let Phase::Operational(circ) = &mut self.phase else {
+            return;
+        };
+        token::account(
+            &mut t,
+            circ.my_last_sent,
+            sent,
+            circ.my_last_backlog,
+            backlog_now,
+        );
+        circ.my_last_sent = sent;
+        circ.my_last_backlog = backlog_now;
+        t.member_aru[my_index] = self.ring.log.aru();
+        Self::request_missing(&mut t, &self.ring.log);
+        self.ring.log.set_safe_line(token::min_aru(&t));
+        self.deliver_ready();
+        self.forward_token(now, t);
+    }
+
+    fn recovery_token(&mut self, now: Instant, mut t: Token) {
+        let old_ring = self.ring.id();
+        let Phase::Recovery(rec) = &mut self.phase else {
+            return;
+        };
+        rec.circ.forwarded = None;
+        self.timers.stop(Timer::TokenRetransmit);
+        self.timers
+            .set(Timer::TokenLoss, now + self.cfg.get().token_timeout);
+        let ring_id = rec.circ.ring_id;
+        self.serve_retransmits(&mut t, true, ring_id);
+        let max_outstanding = self.max_outstanding();
+        let Phase::Recovery(rec) = &mut self.phase else {
+            return;
+        };
+        let c = self.cfg.get();
+        let backlog = u32::try_from(rec.to_resend.len()).unwrap_or(u32::MAX);
+        let allowed = token::allowed_to_send(
+            &t,
+            c.window_size,
+            c.max_messages,
+            rec.circ.my_last_sent,
+            backlog,
+            max_outstanding,
+        );
+        let mut sent = 0;
+        let mut out = Vec::new();
+        while sent < allowed {
+            let Some(old) = rec.to_resend.pop_front() else {
+                break;
+            };
+            let McastContent::Frame(frame) = old.content else {
+                continue;
+            };
+            t.seq = t.seq.next();
+            let m = Mcast {
+                seq: t.seq,
+                origin: self.me,
+                guarantee: Guarantee::Agreed,
+                content: McastContent::Recovered(Recovered {
+                    old_ring,
+                    old_seq: old.seq,
+                    old_origin: old.origin,
+                    old_guarantee: old.guarantee,
+                    frame,
+                }),
+            };
+            let inserted = rec.new_log.insert(m.clone());
+            assert_eq!(
+                inserted,
+                Insert::New,
+                "own recovery message {:?} must be new",
+                t.seq
+            );
+            out.push(m);
+            sent += 1;
+        }
+        let my_index = rec.circ.my_index;
+        if rec.to_resend.is_empty() {
+            t.recovery_done |= 1u64 << my_index;
+        }
+        let backlog_now = u32::try_from(rec.to_resend.len()).unwrap_or(u32::MAX);
+        token::account(
+            &mut t,
+            rec.circ.my_last_sent,
+            sent,
+            rec.circ.my_last_backlog,
+            backlog_now,
+        );
+        rec.circ.my_last_sent = sent;
+        rec.circ.my_last_backlog = backlog_now;
+        t.member_aru[my_index] = rec.new_log.aru();
+        Self::request_missing(&mut t, &rec.new_log);
+        rec.new_log.set_safe_line(token::min_aru(&t));
+        let n = rec.circ.members.len();
+        let all_done = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+        if t.install_seq.is_none() && t.recovery_done == all_done && token::min_aru(&t) == t.seq {
+            t.install_seq = Some(t.seq);
+        }
+        for m in out {
+            self.send(
+                Destination::All,
+                Packet {
+                    sender: self.me,
+                    ring_id,
+                    body: Body::Mcast(m),
+                },
+            );
+            self.stats.mcasts_sent += 1;
+        }
+        if let Some(install_seq) = t.install_seq {
+            self.install(now, install_seq);
+        }
+        self.forward_token(now, t);
+    }
+
+    /// Passes the token on (or, on a ring of one, back to ourselves).
+    fn forward_token(&mut self, now: Instant, mut t: Token) {
+        let (ring_id, next) = match &self.phase {
+            Phase::Operational(c) => (c.ring_id, c.next()),
+            Phase::Recovery(r) => (r.circ.ring_id, r.circ.next()),
+            _ => return,
+        };
+        t.token_seq += 1;
+        t.retransmitted = false;
+        let seq = t.seq;
+        if next == self.me {
+            // A ring of one: the token comes straight back; take it up again
+            // at once if there is work, after the hold time if not.
+            let busy = !self.packer.is_empty();
+            let Phase::Operational(circ) = &mut self.phase else {
+                // Recovery of a lone node: next visit at once.
+                if let Phase::Recovery(rec) = &mut self.phase {
+                    rec.circ.last_token_seq = Some(t.token_seq - 1);
+                }
+                self.loopback
+                    .push_back(self.packet(ring_id, Body::Token(t)));
+                return;
+            };
+            circ.last_token_seq = Some(t.token_seq);
+            circ.held = Some(t);
+            let at = if busy {
+                now
+            } else {
+                now + self.effective_hold()
+            };
+            self.timers.set(Timer::TokenHold, at);
+            self.timers
+                .set(Timer::TokenLoss, now + self.cfg.get().token_timeout);
+            return;
+        }
+        let bytes = self.send(
+            Destination::Node(next),
+            self.packet(ring_id, Body::Token(t)),
+        );
+        let fwd = Forwarded {
+            to: next,
+            bytes,
+            seq,
+        };
+        match &mut self.phase {
+            Phase::Operational(c) => c.forwarded = Some(fwd),
+            Phase::Recovery(r) => r.circ.forwarded = Some(fwd),
+            _ => {}
+        }
+        self.timers.set(
+            Timer::TokenRetransmit,
+            now + self.cfg.token_retransmit_timeout(),
+        );
+    }
+
+    // ----- membership ----------------------------------------------------
+
+    fn on_hello(&mut self, now: Instant, sender: NodeId, ring_id: RingId, h: Hello) {
+        let foreign_members = h.members.clone();
+        self.reach.hello(now, sender, h);
+        if let Phase::Operational(_) = self.phase {
+            if ring_id != self.ring.id()
+                && !self.ring.members.contains(&sender)
+                && self.merge_allowed(now, sender)
+            {
+                log::info!("ring {} of node {sender} is reachable: merging", ring_id);
+                self.enter_gather(now, GatherCause::Join, &foreign_members, &[]);
+            }
+        }
+    }
+
+    /// Whether our ring and `other`'s are fully connected, so merging them
+    /// would make a ring that works.
+    fn merge_allowed(&self, now: Instant, other: NodeId) -> bool {
+        let mut all: BTreeSet<NodeId> = self.ring.members.iter().copied().collect();
+        all.insert(other);
+        if let Some(ms) = self.reach.announced_members(now, other) {
+            all.extend(ms.iter().copied());
+        }
+        all.len() <= MAX_MEMBERS && self.reach.fully_connected(now, &all)
+    }
+
+    fn on_join(&mut self, now: Instant, sender: NodeId, j: &Join) {
+        match &self.phase {
+            Phase::Operational(_) => {
+                if self.ring.members.contains(&sender) || self.merge_allowed(now, sender) {
+                    self.enter_gather(now, GatherCause::Join, &[], &[]);
+                } else {
+                    self.stats.dropped_foreign += 1;
+                    return;
+                }
+            }
+            Phase::Gather(_) => {}
+            Phase::Commit(_) | Phase::Recovery(_) => {
+                self.stats.dropped_foreign += 1;
+                return;
+            }
+        }
+        let Phase::Gather(gp) = &mut self.phase else {
+            return;
+        };
+        match gp.gather.handle_join(self.me, sender, j) {
+            JoinOutcome::Ignored => {}
+            JoinOutcome::Recorded => self.check_consensus(now),
+            JoinOutcome::Changed => {
+                self.apply_connectivity(now);
+                self.send_join(now);
+                self.check_consensus(now);
+            }
+        }
+    }
+
+    /// Removes the nodes that break full connectivity (see membership).
+    fn apply_connectivity(&mut self, now: Instant) {
+        let Phase::Gather(gp) = &mut self.phase else {
+            return;
+        };
+        let members = gp.gather.members();
+        let excluded = self.reach.exclusions(now, &members);
+        if excluded.contains(&self.me) {
+            // We are the one that does not fit: go on alone.
+            let others: Vec<NodeId> = members.into_iter().filter(|&n| n != self.me).collect();
+            gp.gather.grow([], others);
+        } else if !excluded.is_empty() {
+            gp.gather.grow([], excluded);
+        }
+    }
+
+    fn enter_gather(
+        &mut self,
+        now: Instant,
+        cause: GatherCause,
+        procs: &[NodeId],
+        fails: &[NodeId],
+    ) {
+        let previous = std::mem::replace(
+            &mut self.phase,
+            Phase::Gather(GatherPhase {
+                gather: Gather::new(BTreeSet::new(), BTreeSet::new()),
+                waited: false,
+            }),
+        );
+        let (mut gather, waited) = match previous {
+            Phase::Gather(gp) => (gp.gather, gp.waited),
+            Phase::Commit(c) => (c.gather, false),
+            Phase::Recovery(r) => (r.gather, false),
+            Phase::Operational(_) => (Gather::new(BTreeSet::new(), BTreeSet::new()), false),
+        };
+        if !matches!(self.phase, Phase::Gather(_)) {
+            unreachable!("just replaced");
+        }
+        let mut proc_add: Vec<NodeId> = self.ring.members.clone();
+        proc_add.push(self.me);
+        proc_add.extend_from_slice(procs);
+        let mut fail_add: Vec<NodeId> = fails.to_vec();
+        if cause == GatherCause::TokenLoss {
+            let token_timeout = self.cfg.fast_fail_silence();
+            fail_add.extend(
+                gather
+                    .proc_set
+                    .iter()
+                    .chain(self.ring.members.iter())
+                    .copied()
+                    .filter(|&n| n != self.me && !self.reach.heard_within(now, n, token_timeout)),
+            );
+        }
+        fail_add.retain(|&n| n != self.me);
+        gather.grow(proc_add, fail_add);
+        gather.commit_sent = false;
+        self.phase = Phase::Gather(GatherPhase { gather, waited });
+        self.stats.gathers += 1;
+        log::debug!("node {} enters Gather ({cause:?})", self.me);
+        for t in [Timer::TokenLoss, Timer::TokenRetransmit, Timer::TokenHold] {
+            self.timers.stop(t);
+        }
+        self.timers
+            .set(Timer::Consensus, now + self.cfg.get().consensus_timeout);
+        self.apply_connectivity(now);
+        self.send_join(now);
+        self.check_consensus(now);
+    }
+
+    fn send_join(&mut self, now: Instant) {
+        let Phase::Gather(gp) = &self.phase else {
+            return;
+        };
+        let j = gp.gather.join_message(self.max_ring_seq);
+        let p = self.packet(self.ring.id(), Body::Join(j));
+        self.send(Destination::All, p);
+        self.timers
+            .set(Timer::Join, now + self.cfg.get().join_timeout);
+    }
+
+    fn check_consensus(&mut self, now: Instant) {
+        let Phase::Gather(gp) = &mut self.phase else {
+            return;
+        };
+        if gp.gather.commit_sent || !gp.gather.consensus(self.me) {
+            return;
+        }
+        let members: Vec<NodeId> = gp.gather.members().into_iter().collect();
+        if members.len() == 1 && !gp.waited {
+            return; // alone: wait one consensus timeout for others first
+        }
+        if members.first() != Some(&self.me) {
+            return; // the lowest member sends the commit token
+        }
+        if members.len() > MAX_MEMBERS {
+            log::error!(
+                "{} nodes want to form a ring; at most {MAX_MEMBERS} fit",
+                members.len()
+            );
+            return;
+        }
+        gp.gather.commit_sent = true;
+        let seq = (self.max_ring_seq / 4 + 1) * 4;
+        self.max_ring_seq = seq;
+        self.events.push_back(Event::RingSeqHigh(seq));
+        let ring_id = RingId { seq, rep: self.me };
+        let ct = CommitToken {
+            token_seq: 0,
+            entries: vec![None; members.len()],
+            members,
+        };
+        log::debug!(
+            "node {} proposes {ring_id:?} with {:?}",
+            self.me,
+            ct.members
+        );
+        self.loopback
+            .push_back(self.packet(ring_id, Body::Commit(ct)));
+        let _ = now;
+    }
+
+    fn on_commit(&mut self, now: Instant, ring_id: RingId, mut ct: CommitToken) {
+        let Some(pos) = ct.members.iter().position(|&m| m == self.me) else {
+            self.stats.dropped_foreign += 1;
+            return;
+        };
+        let all_filled = ct.entries.iter().all(Option::is_some);
+        match &mut self.phase {
+            Phase::Gather(gp) => {
+                let ours = gp.gather.members();
+                let acceptable = ct.entries[pos].is_none()
+                    && ring_id.seq > self.ring.id().seq
+                    && ring_id.rep == ct.members[0]
+                    && ct.members.iter().all(|m| ours.contains(m));
+                if !acceptable {
+                    self.stats.dropped_foreign += 1;
+                    return;
+                }
+                let log = &self.ring.log;
+                ct.entries[pos] = Some(MemberEntry {
+                    old_ring: log.ring_id(),
+                    aru: log.aru(),
+                    high_delivered: log.delivered(),
+                    high_received: log.high(),
+                });
+                let gather = gp.gather.clone();
+                self.phase = Phase::Commit(CommitPhase {
+                    ring_id,
+                    members: ct.members.clone(),
+                    gather,
+                    last_token_seq: ct.token_seq,
+                    forwarded: None,
+                });
+                for t in [Timer::Join, Timer::Consensus, Timer::TokenHold] {
+                    self.timers.stop(t);
+                }
+                self.timers
+                    .set(Timer::TokenLoss, now + self.cfg.get().token_timeout);
+                self.forward_commit(now, ring_id, ct, pos);
+            }
+            Phase::Commit(cp) if cp.ring_id == ring_id && ct.token_seq > cp.last_token_seq => {
+                cp.last_token_seq = ct.token_seq;
+                cp.forwarded = None;
+                if !all_filled {
+                    self.stats.dropped_duplicate += 1;
+                    return;
+                }
+                self.enter_recovery(now, ring_id, &ct, pos);
+                self.forward_commit(now, ring_id, ct, pos);
+            }
+            Phase::Recovery(rec)
+                if rec.circ.ring_id == ring_id && ct.token_seq > rec.last_commit_seq =>
+            {
+                rec.last_commit_seq = ct.token_seq;
+                if pos != 0 {
+                    self.stats.dropped_duplicate += 1;
+                    return;
+                }
+                // End of the second rotation: the representative starts the
+                // new ring's token.
+                rec.circ.forwarded = None;
+                self.timers.stop(Timer::TokenRetransmit);
+                let n = ct.members.len();
+                let t = Token {
+                    token_seq: 0,
+                    seq: Seq::ZERO,
+                    fcc: 0,
+                    backlog: 0,
+                    retransmitted: false,
+                    install_seq: None,
+                    recovery_done: 0,
+                    member_aru: vec![Seq::ZERO; n],
+                    rtr: Vec::new(),
+                };
+                rec.circ.last_token_seq = Some(0);
+                self.stats.tokens_received += 1;
+                self.recovery_token(now, t);
+            }
+            _ => self.stats.dropped_duplicate += 1,
+        }
+    }
+
+    fn forward_commit(&mut self, now: Instant, ring_id: RingId, mut ct: CommitToken, pos: usize) {
+        ct.token_seq += 1;
+        let next = ct.members[(pos + 1) % ct.members.len()];
+        let bytes = self.send(
+            Destination::Node(next),
+            self.packet(ring_id, Body::Commit(ct)),
+        );
+        if next == self.me {
+            return;
+        }
+        let fwd = Forwarded {
+            to: next,
+            bytes,
+            seq: Seq::ZERO,
+        };
+        match &mut self.phase {
+            Phase::Commit(c) => c.forwarded = Some(fwd),
+            Phase::Recovery(r) => r.circ.forwarded = Some(fwd),
+            _ => {}
+        }
+        self.timers.set(
+            Timer::TokenRetransmit,
+            now + self.cfg.token_retransmit_timeout(),
+        );
+    }
+
+    fn enter_recovery(&mut self, now: Instant, ring_id: RingId, ct: &CommitToken, pos: usize) {
+        let entries: Vec<MemberEntry> = ct.entries.iter().flatten().copied().collect();
+        let plan = RecoveryPlan::new(self.me, self.ring.id(), &ct.members, &entries);
+        let mut to_resend: VecDeque<Mcast> = VecDeque::new();
+        if plan.resend_low_part {
+            to_resend.extend(self.ring.log.held_in(plan.low, plan.high));
+        } else {
+            to_resend.extend(
+                self.ring
+                    .log
+                    .held_in(plan.resend_from.max(plan.low), plan.high),
+            );
+        }
+        let gather = match &self.phase {
+            Phase::Commit(c) => c.gather.clone(),
+            _ => Gather::new(BTreeSet::new(), BTreeSet::new()),
+        };
+        log::debug!(
+            "node {} enters Recovery of {ring_id:?}: {:?}, resending {}",
+            self.me,
+            plan,
+            to_resend.len()
+        );
+        let limit = Self::limit_ahead(&self.cfg);
+        self.phase = Phase::Recovery(Box::new(RecoveryPhase {
+            gather,
+            plan,
+            new_log: Log::new(ring_id, limit),
+            circ: Circulation::new(ring_id, ct.members.clone(), self.me),
+            to_resend,
+            last_commit_seq: ct.token_seq,
+        }));
+        let _ = pos;
+        self.timers
+            .set(Timer::TokenLoss, now + self.cfg.get().token_timeout);
+    }
+
+    /// Installs the new ring (Recovery is complete): the old ring's last
+    /// messages, the transitional configuration, the regular one.
+    fn install(&mut self, now: Instant, install_seq: Seq) {
+        let previous = std::mem::replace(
+            &mut self.phase,
+            Phase::Gather(GatherPhase {
+                gather: Gather::new(BTreeSet::new(), BTreeSet::new()),
+                waited: false,
+            }),
+        );
+        let Phase::Recovery(rec) = previous else {
+            self.phase = previous;
+            return;
+        };
+        let rec = *rec;
+        // Every member reported an aru of at least install_seq on the token.
+        assert!(
+            rec.new_log.aru() >= install_seq,
+            "install before having every recovered message"
+        );
+        let old_id = self.ring.id();
+        let old_members = self.ring.members.clone();
+        let old_safe = self.ring.log.safe_line();
+        let mut expect = self.ring.log.delivered().next();
+        let msgs = self.ring.log.drain_for_install(rec.plan.high);
+        let new_id = rec.circ.ring_id;
+        let new_members = rec.circ.members.clone();
+        let trans = ConfigChange {
+            kind: ConfigKind::Transitional,
+            ring_id: new_id,
+            members: rec.plan.transitional.clone(),
+            left: old_members
+                .iter()
+                .copied()
+                .filter(|m| !rec.plan.transitional.contains(m))
+                .collect(),
+            joined: Vec::new(),
+        };
+        let mut trans = Some(trans);
+        for m in &msgs {
+            let beyond_regular =
+                m.seq != expect || (m.guarantee == Guarantee::Safe && m.seq > old_safe);
+            if beyond_regular {
+                if let Some(tc) = trans.take() {
+                    self.events.push_back(Event::ConfigChange(tc));
+                }
+            }
+            self.deliver_frame(old_id, m);
+            expect = m.seq.next();
+        }
+        if let Some(tc) = trans.take() {
+            self.events.push_back(Event::ConfigChange(tc));
+        }
+        self.unpacker.reset();
+        self.packer.restart_partial();
+        let joined = new_members
+            .iter()
+            .copied()
+            .filter(|m| !rec.plan.transitional.contains(m))
+            .collect();
+        self.events.push_back(Event::ConfigChange(ConfigChange {
+            kind: ConfigKind::Regular,
+            ring_id: new_id,
+            members: new_members.clone(),
+            left: Vec::new(),
+            joined,
+        }));
+        self.events.push_back(Event::RingSeqHigh(new_id.seq));
+        self.note_ring_seq(new_id.seq);
+        let mut log = rec.new_log;
+        log.skip_delivery_to(install_seq);
+        self.ring = Installed {
+            members: new_members,
+            log,
+        };
+        let mut circ = rec.circ;
+        circ.stall = ReceiveStall::default();
+        circ.idle_rotations = 0;
+        circ.my_last_sent = 0;
+        circ.my_last_backlog = 0;
+        self.phase = Phase::Operational(circ);
+        self.stats.rings_installed += 1;
+        log::info!(
+            "node {} installed {new_id:?} members {:?}",
+            self.me,
+            self.ring.members
+        );
+        self.deliver_ready();
+        let _ = now;
+    }
+
+    // ----- timers --------------------------------------------------------
+
+    fn on_timer(&mut self, now: Instant, t: Timer) {
+        match t {
+            Timer::Hello => self.send_hello(now),
+            Timer::TokenLoss => match self.phase {
+                Phase::Operational(_) | Phase::Recovery(_) | Phase::Commit(_) => {
+                    log::info!("node {}: token lost in {:?}", self.me, self.state());
+                    self.enter_gather(now, GatherCause::TokenLoss, &[], &[]);
+                }
+                Phase::Gather(_) => {}
+            },
+            Timer::TokenRetransmit => {
+                let fwd = match &self.phase {
+                    Phase::Operational(c) => c.forwarded.clone(),
+                    Phase::Recovery(r) => r.circ.forwarded.clone(),
+                    Phase::Commit(c) => c.forwarded.clone(),
+                    Phase::Gather(_) => None,
+                };
+                if let Some(f) = fwd {
+                    self.transmits.push_back(Transmit {
+                        dest: Destination::Node(f.to),
+                        payload: f.bytes,
+                    });
+                    self.stats.token_retransmits += 1;
+                    self.timers.set(
+                        Timer::TokenRetransmit,
+                        now + self.cfg.token_retransmit_timeout(),
+                    );
+                }
+            }
+            Timer::TokenHold => {
+                if let Phase::Operational(circ) = &mut self.phase {
+                    if let Some(token) = circ.held.take() {
+                        self.operational_token(now, token);
+                    }
+                }
+            }
+            Timer::Join => {
+                if let Phase::Gather(_) = self.phase {
+                    self.send_join(now);
+                }
+            }
+            Timer::Consensus => {
+                if let Phase::Gather(gp) = &mut self.phase {
+                    gp.waited = true;
+                    gp.gather.fail_disagreeing(self.me);
+                    gp.gather.commit_sent = false;
+                    self.timers
+                        .set(Timer::Consensus, now + self.cfg.get().consensus_timeout);
+                    self.send_join(now);
+                    self.check_consensus(now);
+                }
+            }
+        }
     }
 }

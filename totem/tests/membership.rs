@@ -1,0 +1,160 @@
+//! Membership state transitions, driven through the public API on a small
+//! lossless network (the fault-injecting simulator is in `testsuite`).
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::{n, Net};
+use totem::{ConfigKind, Event, Guarantee, RingState};
+
+#[test]
+fn a_lone_node_forms_its_own_ring_after_one_consensus_timeout() {
+    let mut net = Net::new(1, 1000);
+    assert_eq!(net.nodes[&n(1)].state(), RingState::Gather);
+    net.run_for(Duration::from_millis(1100));
+    assert_eq!(
+        net.nodes[&n(1)].state(),
+        RingState::Gather,
+        "waits a consensus timeout for others"
+    );
+    net.run_for(Duration::from_millis(200));
+    assert_eq!(net.nodes[&n(1)].state(), RingState::Operational);
+    assert_eq!(net.nodes[&n(1)].members(), &[n(1)]);
+    net.mcast(n(1), b"alone", Guarantee::Safe);
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(net.delivered(n(1)), vec![b"alone".to_vec()]);
+}
+
+#[test]
+fn three_nodes_started_together_form_one_ring_at_once() {
+    let mut net = Net::new(3, 1000);
+    net.run_for(Duration::from_millis(100));
+    assert!(net.one_ring(), "consensus among three needs no timeout");
+    for id in [n(1), n(2), n(3)] {
+        let regular: Vec<_> = net.events[&id]
+            .iter()
+            .filter_map(|e| match e {
+                Event::ConfigChange(c) if c.kind == ConfigKind::Regular => Some(c.members.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            regular,
+            vec![vec![n(1), n(2), n(3)]],
+            "node {id}: exactly one regular configuration"
+        );
+    }
+}
+
+#[test]
+fn messages_are_delivered_in_one_order_everywhere() {
+    let mut net = Net::new(3, 1000);
+    net.run_for(Duration::from_millis(100));
+    for i in 0..30u32 {
+        let from = n(i % 3 + 1);
+        let g = if i % 4 == 0 {
+            Guarantee::Safe
+        } else {
+            Guarantee::Agreed
+        };
+        net.mcast(from, format!("m{i}").as_bytes(), g);
+    }
+    net.run_for(Duration::from_millis(500));
+    let d1 = net.delivered(n(1));
+    assert_eq!(d1.len(), 30);
+    assert_eq!(net.delivered(n(2)), d1);
+    assert_eq!(net.delivered(n(3)), d1);
+}
+
+#[test]
+fn token_loss_after_a_crash_reforms_the_ring_within_about_one_token_timeout() {
+    let mut net = Net::new(3, 1000);
+    net.run_for(Duration::from_millis(300));
+    assert!(net.one_ring());
+    net.crash(n(3));
+    let crashed_at = net.now;
+    let mut formed = None;
+    for _ in 0..300 {
+        net.run_for(Duration::from_millis(10));
+        if net.one_ring() {
+            formed = Some(net.now - crashed_at);
+            break;
+        }
+    }
+    let took = formed.expect("survivors reform");
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    assert_eq!(net.nodes[&n(1)].members(), &[n(1), n(2)]);
+    let last_trans = net.events[&n(1)].iter().rev().find_map(|e| match e {
+        Event::ConfigChange(c) if c.kind == ConfigKind::Transitional => Some(c.clone()),
+        _ => None,
+    });
+    let trans = last_trans.expect("a transitional configuration");
+    assert_eq!(trans.members, vec![n(1), n(2)]);
+    assert_eq!(trans.left, vec![n(3)]);
+}
+
+#[test]
+fn a_restarted_node_is_merged_back() {
+    let mut net = Net::new(3, 1000);
+    net.run_for(Duration::from_millis(300));
+    net.crash(n(2));
+    net.run_for(Duration::from_secs(3));
+    assert_eq!(net.nodes[&n(1)].members(), &[n(1), n(3)]);
+    net.start(n(2));
+    net.run_for(Duration::from_secs(3));
+    assert!(net.one_ring());
+    assert_eq!(net.nodes[&n(2)].members(), &[n(1), n(2), n(3)]);
+}
+
+#[test]
+fn a_partition_forms_two_rings_that_merge_when_it_heals() {
+    let mut net = Net::new(4, 1000);
+    net.run_for(Duration::from_millis(300));
+    assert!(net.one_ring());
+    for a in [n(1), n(2)] {
+        for b in [n(3), n(4)] {
+            net.blocked.insert((a, b));
+            net.blocked.insert((b, a));
+        }
+    }
+    net.run_for(Duration::from_secs(4));
+    assert_eq!(net.nodes[&n(1)].members(), &[n(1), n(2)]);
+    assert_eq!(net.nodes[&n(4)].members(), &[n(3), n(4)]);
+    assert_eq!(net.nodes[&n(4)].state(), RingState::Operational);
+    net.blocked.clear();
+    net.run_for(Duration::from_secs(4));
+    assert!(net.one_ring());
+}
+
+#[test]
+fn a_one_way_link_settles_on_a_stable_ring_without_the_deaf_node() {
+    let mut net = Net::new(4, 1000);
+    net.run_for(Duration::from_millis(300));
+    // Node 2 no longer hears node 1.
+    net.blocked.insert((n(1), n(2)));
+    net.run_for(Duration::from_secs(15));
+    let installed = |net: &Net| -> Vec<u64> {
+        net.nodes
+            .values()
+            .map(|t| t.stats().rings_installed)
+            .collect()
+    };
+    let before = installed(&net);
+    let ring1 = net.nodes[&n(1)].members().to_vec();
+    net.run_for(Duration::from_secs(30));
+    assert_eq!(installed(&net), before, "no reformation after settling");
+    assert_eq!(net.nodes[&n(1)].members(), ring1.as_slice());
+    // Either end of the broken link may be the one left out, but never both
+    // in one ring, and the other three stay together.
+    let ring3 = net.nodes[&n(3)].members().to_vec();
+    assert_eq!(ring3.len(), 3, "{ring3:?}");
+    assert!(
+        !(ring3.contains(&n(1)) && ring3.contains(&n(2))),
+        "{ring3:?}"
+    );
+    // Healing brings it back.
+    net.blocked.clear();
+    net.run_for(Duration::from_secs(5));
+    assert!(net.one_ring());
+}
