@@ -1003,7 +1003,14 @@ impl Totem {
     fn on_join(&mut self, now: Instant, sender: NodeId, j: &Join) {
         match &self.phase {
             Phase::Operational(_) => {
-                if self.ring.members.contains(&sender) || self.merge_allowed(now, sender) {
+                // A member's join always matters (it lost the token, or
+                // wants us out). A foreign node's only if a merged ring
+                // would work and it does not count us as failed: a stale
+                // join must not tear down a working ring.
+                let member = self.ring.members.contains(&sender);
+                let wants_us = j.fail_set.binary_search(&self.me).is_err()
+                    && j.proc_set.binary_search(&self.me).is_ok();
+                if member || (wants_us && self.merge_allowed(now, sender)) {
                     self.enter_gather(now, GatherCause::Join, &[], &[]);
                 } else {
                     self.stats.dropped_foreign += 1;

@@ -143,7 +143,15 @@ fn a_one_way_link_settles_on_a_stable_ring_without_the_deaf_node() {
     let before = installed(&net);
     let ring1 = net.nodes[&n(1)].members().to_vec();
     net.run_for(Duration::from_secs(30));
-    assert_eq!(installed(&net), before, "no reformation after settling");
+    assert_eq!(
+        installed(&net),
+        before,
+        "no reformation, not even a Gather, after settling"
+    );
+    assert!(net
+        .nodes
+        .values()
+        .all(|t| t.state() == RingState::Operational));
     assert_eq!(net.nodes[&n(1)].members(), ring1.as_slice());
     // Either end of the broken link may be the one left out, but never both
     // in one ring, and the other three stay together.
