@@ -256,7 +256,6 @@ struct Forwarded {
 #[derive(Debug)]
 struct CommitPhase {
     ring_id: RingId,
-    members: Vec<NodeId>,
     gather: Gather,
     last_token_seq: u64,
     forwarded: Option<Forwarded>,
@@ -1186,7 +1185,6 @@ impl Totem {
                 let gather = gp.gather.clone();
                 self.phase = Phase::Commit(CommitPhase {
                     ring_id,
-                    members: ct.members.clone(),
                     gather,
                     last_token_seq: ct.token_seq,
                     forwarded: None,

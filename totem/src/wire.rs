@@ -332,7 +332,8 @@ const MCAST_KIND_RECOVERED: u8 = 1;
 
 // Every list count is one byte on the wire, and the token's recovery_done
 // bitmap has one bit per member.
-const _: () = assert!(MAX_MEMBERS <= u8::MAX as usize && MAX_RTR_ENTRIES <= u8::MAX as usize);
+const _: () = assert!(MAX_MEMBERS <= u8::MAX as usize);
+const _: () = assert!(MAX_RTR_ENTRIES <= u8::MAX as usize);
 const _: () = assert!(MAX_MEMBERS <= u64::BITS as usize);
 
 /// Largest frame a Mcast may carry for a given netmtu.

@@ -166,3 +166,51 @@ fn a_one_way_link_settles_on_a_stable_ring_without_the_deaf_node() {
     net.run_for(Duration::from_secs(5));
     assert!(net.one_ring());
 }
+
+#[test]
+fn a_member_walks_operational_gather_commit_recovery_operational() {
+    let mut net = Net::new(3, 1000);
+    // A slow link so Commit and Recovery last long enough to be seen.
+    net.delay = Duration::from_millis(2);
+    net.run_for(Duration::from_millis(500));
+    assert!(net.one_ring());
+    net.crash(n(3));
+    let mut seen = vec![net.nodes[&n(2)].state()];
+    for _ in 0..3000 {
+        net.run_for(Duration::from_micros(500));
+        let s = net.nodes[&n(2)].state();
+        if seen.last() != Some(&s) {
+            seen.push(s);
+        }
+    }
+    use RingState::*;
+    assert_eq!(
+        seen,
+        vec![Operational, Gather, Commit, Recovery, Operational]
+    );
+}
+
+#[test]
+fn messages_sent_during_a_membership_change_are_delivered_once_everywhere() {
+    let mut net = Net::new(3, 1000);
+    net.run_for(Duration::from_millis(300));
+    for i in 0..20u32 {
+        net.mcast(
+            n(i % 2 + 1),
+            format!("before{i}").as_bytes(),
+            Guarantee::Agreed,
+        );
+    }
+    net.crash(n(3));
+    for i in 0..20u32 {
+        net.mcast(
+            n(i % 2 + 1),
+            format!("during{i}").as_bytes(),
+            Guarantee::Safe,
+        );
+    }
+    net.run_for(Duration::from_secs(4));
+    let d1 = net.delivered(n(1));
+    assert_eq!(d1.len(), 40, "{d1:?}");
+    assert_eq!(net.delivered(n(2)), d1);
+}

@@ -13,6 +13,7 @@ pub fn n(i: u32) -> NodeId {
     NodeId::new(i).expect("nonzero")
 }
 
+#[derive(Debug)]
 pub struct Net {
     pub now: Instant,
     pub nodes: BTreeMap<NodeId, Totem>,
