@@ -25,11 +25,11 @@
 //!   address when absent; on one host all nodes are 127.x, see DESIGN.md);
 //! - `token_coefficient` is not applied: `token` is used as given, as in
 //!   openais;
-//! - `hold`, when not given, is derived as corosync does (token retransmit
-//!   x 0.8 - 10 ms) but kept under half the token timeout, which
-//!   [`totem::TotemConfig::validate`] requires;
 //! - a `port` key in `totem` is ours: it sets the UDP port like
 //!   `interface { mcastport }` does (both must agree when both are given).
+//!
+//! As in corosync, `consensus` defaults to 1.2 x `token` and `hold` to the
+//! token retransmit timeout x 0.8 - 10 ms when not given.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -443,7 +443,6 @@ impl ClusterConfig {
                     given("max_messages").unwrap_or("window_size")
                 }
                 totem::ConfigError::NetMtu(_) => "netmtu",
-                totem::ConfigError::HoldTooLong { .. } => given("hold").unwrap_or("token"),
             };
             TotemSettingError {
                 file: self.file.clone(),
@@ -455,13 +454,11 @@ impl ClusterConfig {
     }
 }
 
-/// corosync's hold when not given: token retransmit timeout (token /
-/// (retransmits + 0.2)) x 0.8 - 10 ms, kept under half of `token_ms` so the
-/// derived value always validates.
+/// corosync's hold when not given (`totemconfig.c`): token retransmit
+/// timeout (token / (retransmits + 0.2)) x 0.8 - 10 ms, in whole ms.
 fn derived_hold_ms(token_ms: u64, retransmits: u32) -> u64 {
     let retransmit_ms = token_ms.saturating_mul(5) / (u64::from(retransmits) * 5 + 1);
-    let hold_ms = (retransmit_ms * 4 / 5).saturating_sub(10);
-    hold_ms.min(token_ms.saturating_sub(1) / 2)
+    (retransmit_ms * 4 / 5).saturating_sub(10)
 }
 
 impl TotemSection {
@@ -1750,7 +1747,19 @@ quorum {
         }
         text.push_str("}\n");
         let e = refused(&text);
-        assert!(e.expected.contains("at most 64 nodes"), "{e}");
+        assert!(
+            e.expected.contains(&format!("at most {MAX_NODES} nodes")),
+            "{e}"
+        );
+        assert_eq!(e.line, u32::try_from(2 + 4 * MAX_NODES).expect("small"));
+        // Exactly the maximum is fine.
+        let full: String = text
+            .lines()
+            .take(1 + 4 * MAX_NODES)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let (c, _) = parse(&(full + "\n}\n"));
+        assert_eq!(c.nodes.len(), MAX_NODES);
     }
 
     #[test]
@@ -1840,15 +1849,12 @@ quorum {
         let (c, _) = parse("totem {\n join: 5000\n}\n");
         let e = c.totem_config(n(1)).expect_err("join");
         assert_eq!(e.key, "join");
-        let (c, _) = parse("totem {\n hold: 600\n}\n");
-        let e = c.totem_config(n(1)).expect_err("hold");
-        assert_eq!((e.key, e.line), ("hold", Some(2)));
         let (c, _) = parse("totem {\n token: 100\n consensus: 120\n join: 120\n}\n");
         assert_eq!(c.totem_config(n(1)).expect_err("join").line, Some(4));
     }
 
     #[test]
-    fn consensus_follows_token_and_derived_hold_always_validates() {
+    fn consensus_follows_token_and_derived_settings_validate() {
         for token in [1u64, 30, 100, 300, 1000, 5000, MAX_TIMEOUT_MS] {
             for retransmits in [1u32, 2, 4, 10, 100] {
                 let text = format!(
@@ -1865,7 +1871,8 @@ quorum {
         }
         assert_eq!(derived_hold_ms(1000, 4), 180);
         assert_eq!(derived_hold_ms(300, 4), 46);
-        assert_eq!(derived_hold_ms(1000, 1), 499, "kept under token / 2");
+        assert_eq!(derived_hold_ms(1000, 1), 656);
+        assert_eq!(derived_hold_ms(10, 4), 0, "never below zero");
     }
 
     #[test]
