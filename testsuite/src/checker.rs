@@ -110,8 +110,18 @@ pub struct Violation {
 
 impl Violation {
     /// A violation of `property`.
-    pub fn new(property: Property, at: Option<Instant>, node: Option<NodeId>, detail: impl Into<String>) -> Violation {
-        Violation { property, at, node, detail: detail.into() }
+    pub fn new(
+        property: Property,
+        at: Option<Instant>,
+        node: Option<NodeId>,
+        detail: impl Into<String>,
+    ) -> Violation {
+        Violation {
+            property,
+            at,
+            node,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -194,7 +204,10 @@ pub struct History {
 impl History {
     /// An empty history for `node`.
     pub fn new(node: NodeId) -> History {
-        History { node, records: Vec::new() }
+        History {
+            node,
+            records: Vec::new(),
+        }
     }
 
     /// Appends an entry.
@@ -211,20 +224,32 @@ impl History {
             match r.entry {
                 Entry::Start { incarnation } => {
                     if let Some((b, n)) = begin {
-                        out.push(Incarnation { number: n, records: &self.records[b..i], crashed: false });
+                        out.push(Incarnation {
+                            number: n,
+                            records: &self.records[b..i],
+                            crashed: false,
+                        });
                     }
                     begin = Some((i + 1, incarnation));
                 }
                 Entry::Crash => {
                     if let Some((b, n)) = begin.take() {
-                        out.push(Incarnation { number: n, records: &self.records[b..i], crashed: true });
+                        out.push(Incarnation {
+                            number: n,
+                            records: &self.records[b..i],
+                            crashed: true,
+                        });
                     }
                 }
                 _ => {}
             }
         }
         if let Some((b, n)) = begin {
-            out.push(Incarnation { number: n, records: &self.records[b..], crashed: false });
+            out.push(Incarnation {
+                number: n,
+                records: &self.records[b..],
+                crashed: false,
+            });
         }
         out
     }
@@ -260,7 +285,12 @@ impl fmt::Display for FinalNode {
         write!(f, "n{}", self.node)?;
         match (self.up, self.state, self.ring_id) {
             (true, Some(s), Some(r)) => {
-                write!(f, " {s:?}{} {r:?} {}", if self.paused { " (paused)" } else { "" }, Members(&self.members))
+                write!(
+                    f,
+                    " {s:?}{} {r:?} {}",
+                    if self.paused { " (paused)" } else { "" },
+                    Members(&self.members)
+                )
             }
             _ => write!(f, " down"),
         }
@@ -382,19 +412,40 @@ pub fn check_integrity(histories: &[History]) -> Result<(), Violation> {
         for inc in h.incarnations() {
             let mut seen: HashMap<MsgId, (Instant, RingId)> = HashMap::new();
             for r in inc.records {
-                let Entry::Deliver { ring_id, origin, msg } = &r.entry else { continue };
-                let v = |detail: String| Violation::new(Property::Integrity, Some(r.at), Some(h.node), detail);
+                let Entry::Deliver {
+                    ring_id,
+                    origin,
+                    msg,
+                } = &r.entry
+                else {
+                    continue;
+                };
+                let v = |detail: String| {
+                    Violation::new(Property::Integrity, Some(r.at), Some(h.node), detail)
+                };
                 let id = match msg {
                     Ok(id) => *id,
-                    Err(e) => return Err(v(format!("delivered a payload that is not any message sent: {e}"))),
+                    Err(e) => {
+                        return Err(v(format!(
+                            "delivered a payload that is not any message sent: {e}"
+                        )))
+                    }
                 };
                 if id.origin != *origin {
                     return Err(v(format!("delivered {id} as coming from n{origin}")));
                 }
                 match sent.get(&id) {
-                    None => return Err(v(format!("delivered {id}, which n{} never queued (invented)", id.origin))),
+                    None => {
+                        return Err(v(format!(
+                            "delivered {id}, which n{} never queued (invented)",
+                            id.origin
+                        )))
+                    }
                     Some(&t) if t > r.at => {
-                        return Err(v(format!("delivered {id} before n{} queued it at {t}", id.origin)));
+                        return Err(v(format!(
+                            "delivered {id} before n{} queued it at {t}",
+                            id.origin
+                        )));
                     }
                     Some(_) => {}
                 }
@@ -420,17 +471,32 @@ pub fn check_membership(histories: &[History], nodes: usize) -> Result<(), Viola
             let mut last_regular: Option<&[NodeId]> = None;
             let mut pending_trans: Option<(RingId, &[NodeId])> = None;
             for r in inc.records {
-                let Entry::Config { kind, ring_id, members, left, joined } = &r.entry else { continue };
-                let v = |detail: String| Violation::new(Property::Membership, Some(r.at), Some(h.node), detail);
+                let Entry::Config {
+                    kind,
+                    ring_id,
+                    members,
+                    left,
+                    joined,
+                } = &r.entry
+                else {
+                    continue;
+                };
+                let v = |detail: String| {
+                    Violation::new(Property::Membership, Some(r.at), Some(h.node), detail)
+                };
                 let what = format!("{kind:?} {ring_id:?} {}", Members(members));
                 if !members.windows(2).all(|w| w[0] < w[1]) {
                     return Err(v(format!("{what}: members not strictly ascending")));
                 }
                 if let Some(bad) = members.iter().find(|m| m.get() as usize > nodes) {
-                    return Err(v(format!("{what}: n{bad} is not in the cluster of {nodes}")));
+                    return Err(v(format!(
+                        "{what}: n{bad} is not in the cluster of {nodes}"
+                    )));
                 }
                 if !members.contains(&h.node) {
-                    return Err(v(format!("{what}: the node is not in its own configuration")));
+                    return Err(v(format!(
+                        "{what}: the node is not in its own configuration"
+                    )));
                 }
                 if let Some((tr, _)) = pending_trans {
                     if *kind == ConfigKind::Transitional || tr != *ring_id {
@@ -467,7 +533,9 @@ pub fn check_membership(histories: &[History], nodes: usize) -> Result<(), Viola
                     }
                     ConfigKind::Regular => {
                         if ring_id.rep != members[0] {
-                            return Err(v(format!("{what}: the representative is not the lowest member")));
+                            return Err(v(format!(
+                                "{what}: the representative is not the lowest member"
+                            )));
                         }
                         if let Some((_, tm)) = pending_trans.take() {
                             if !is_subset(tm, members) {
@@ -479,13 +547,18 @@ pub fn check_membership(histories: &[History], nodes: usize) -> Result<(), Viola
                         }
                         if let Some(lr) = last_ring {
                             if *ring_id <= lr {
-                                return Err(v(format!("{what} installed after {lr:?}: ring ids must grow")));
+                                return Err(v(format!(
+                                    "{what} installed after {lr:?}: ring ids must grow"
+                                )));
                             }
                         }
                         last_ring = Some(*ring_id);
                         match agreed.get(ring_id) {
                             Some(&(other, m)) if m != members.as_slice() => {
-                                return Err(v(format!("{what}, but n{other} installed it as {}", Members(m))));
+                                return Err(v(format!(
+                                    "{what}, but n{other} installed it as {}",
+                                    Members(m)
+                                )));
                             }
                             Some(_) => {}
                             None => {
@@ -502,27 +575,36 @@ pub fn check_membership(histories: &[History], nodes: usize) -> Result<(), Viola
     Ok(())
 }
 
+/// What one node delivered of one ring, in order, with when.
+type Deliveries = Vec<(MsgId, Instant)>;
+
 /// Property 1: same relative order of common messages per ring.
 pub fn check_total_order(histories: &[History]) -> Result<(), Violation> {
-    // ring -> (node, incarnation, deliveries in order)
-    let mut per_ring: BTreeMap<RingId, Vec<(NodeId, u32, Vec<(MsgId, Instant)>)>> = BTreeMap::new();
+    // ring -> what each node (incarnation) delivered of it, in order
+    let mut per_ring: BTreeMap<RingId, Vec<(NodeId, Deliveries)>> = BTreeMap::new();
     for h in histories {
         for inc in h.incarnations() {
-            let mut mine: BTreeMap<RingId, Vec<(MsgId, Instant)>> = BTreeMap::new();
+            let mut mine: BTreeMap<RingId, Deliveries> = BTreeMap::new();
             for r in inc.records {
-                if let Entry::Deliver { ring_id, msg: Ok(id), .. } = &r.entry {
+                if let Entry::Deliver {
+                    ring_id,
+                    msg: Ok(id),
+                    ..
+                } = &r.entry
+                {
                     mine.entry(*ring_id).or_default().push((*id, r.at));
                 }
             }
             for (ring, seq) in mine {
-                per_ring.entry(ring).or_default().push((h.node, inc.number, seq));
+                per_ring.entry(ring).or_default().push((h.node, seq));
             }
         }
     }
     for (ring, seqs) in &per_ring {
-        for (i, (na, _, a)) in seqs.iter().enumerate() {
-            let pos: HashMap<MsgId, usize> = a.iter().enumerate().map(|(p, (id, _))| (*id, p)).collect();
-            for (nb, _, b) in &seqs[i + 1..] {
+        for (i, (na, a)) in seqs.iter().enumerate() {
+            let pos: HashMap<MsgId, usize> =
+                a.iter().enumerate().map(|(p, (id, _))| (*id, p)).collect();
+            for (nb, b) in &seqs[i + 1..] {
                 let mut last: Option<(usize, MsgId)> = None;
                 for (id, at) in b {
                     let Some(&p) = pos.get(id) else { continue };
@@ -564,12 +646,21 @@ pub fn check_virtual_synchrony(histories: &[History]) -> Result<(), Violation> {
             let mut delivered: Vec<MsgId> = Vec::new();
             let mut transitional: Option<Vec<NodeId>> = None;
             for r in inc.records {
-                let v = |detail: String| Violation::new(Property::VirtualSynchrony, Some(r.at), Some(h.node), detail);
+                let v = |detail: String| {
+                    Violation::new(Property::VirtualSynchrony, Some(r.at), Some(h.node), detail)
+                };
                 match &r.entry {
                     Entry::Deliver { ring_id, msg, .. } => {
-                        let id = msg.as_ref().map(|m| m.to_string()).unwrap_or_else(|_| "a message".into());
+                        let id = msg
+                            .as_ref()
+                            .map(|m| m.to_string())
+                            .unwrap_or_else(|_| "a message".into());
                         match current {
-                            None => return Err(v(format!("delivered {id} of {ring_id:?} before any regular configuration"))),
+                            None => {
+                                return Err(v(format!(
+                                "delivered {id} of {ring_id:?} before any regular configuration"
+                            )))
+                            }
                             Some(c) if c != *ring_id => {
                                 return Err(v(format!(
                                     "delivered {id} of {ring_id:?} while its configuration is {c:?}"
@@ -581,10 +672,18 @@ pub fn check_virtual_synchrony(histories: &[History]) -> Result<(), Violation> {
                             delivered.push(*m);
                         }
                     }
-                    Entry::Config { kind: ConfigKind::Transitional, members, .. } => {
+                    Entry::Config {
+                        kind: ConfigKind::Transitional,
+                        members,
+                        ..
+                    } => {
                         transitional = Some(members.clone());
                     }
-                    Entry::Config { kind: ConfigKind::Regular, ring_id, .. } => {
+                    Entry::Config {
+                        kind: ConfigKind::Regular,
+                        ring_id,
+                        ..
+                    } => {
                         if let Some(c1) = current {
                             delivered.sort_unstable();
                             let seg = Segment {
@@ -612,12 +711,19 @@ pub fn check_virtual_synchrony(histories: &[History]) -> Result<(), Violation> {
 }
 
 fn compare_segments(c1: RingId, c2: RingId, a: &Segment, b: &Segment) -> Result<(), Violation> {
-    let v = |detail: String| Violation::new(Property::VirtualSynchrony, Some(b.at), Some(b.node), detail);
+    let v = |detail: String| {
+        Violation::new(Property::VirtualSynchrony, Some(b.at), Some(b.node), detail)
+    };
     if a.delivered != b.delivered {
-        let only = |x: &[MsgId], y: &[MsgId]| x.iter().find(|m| y.binary_search(m).is_err()).copied();
+        let only =
+            |x: &[MsgId], y: &[MsgId]| x.iter().find(|m| y.binary_search(m).is_err()).copied();
         let (who, whonot, m) = match only(&a.delivered, &b.delivered) {
             Some(m) => (a.node, b.node, m),
-            None => (b.node, a.node, only(&b.delivered, &a.delivered).expect("the sorted sets differ")),
+            None => (
+                b.node,
+                a.node,
+                only(&b.delivered, &a.delivered).expect("the sorted sets differ"),
+            ),
         };
         return Err(v(format!(
             "n{} and n{} both went from {c1:?} to {c2:?}, but n{who} delivered {m} in between and n{whonot} did not \
@@ -629,7 +735,10 @@ fn compare_segments(c1: RingId, c2: RingId, a: &Segment, b: &Segment) -> Result<
         )));
     }
     if a.transitional != b.transitional {
-        let show = |t: &Option<Vec<NodeId>>| t.as_deref().map_or("none".to_string(), |m| Members(m).to_string());
+        let show = |t: &Option<Vec<NodeId>>| {
+            t.as_deref()
+                .map_or("none".to_string(), |m| Members(m).to_string())
+        };
         return Err(v(format!(
             "n{} and n{} both went from {c1:?} to {c2:?} through different transitional configurations: {} vs {}",
             a.node,
@@ -645,14 +754,26 @@ fn compare_segments(c1: RingId, c2: RingId, a: &Segment, b: &Segment) -> Result<
 /// after the send has had time to carry it.
 pub fn check_self_delivery(histories: &[History], facts: &RunFacts) -> Result<(), Violation> {
     for h in histories {
-        let Some(inc) = h.incarnations().pop() else { continue };
+        let Some(inc) = h.incarnations().pop() else {
+            continue;
+        };
         if inc.crashed {
             continue;
         }
-        let last_config = inc.records.iter().rposition(|r| matches!(r.entry, Entry::Config { .. }));
+        let last_config = inc
+            .records
+            .iter()
+            .rposition(|r| matches!(r.entry, Entry::Config { .. }));
         let Some(l) = last_config else { continue };
         let installed = &inc.records[l];
-        let Entry::Config { kind: ConfigKind::Regular, ring_id: final_ring, .. } = installed.entry else { continue };
+        let Entry::Config {
+            kind: ConfigKind::Regular,
+            ring_id: final_ring,
+            ..
+        } = installed.entry
+        else {
+            continue;
+        };
         if installed.at + facts.self_delivery_margin > facts.end {
             continue;
         }
@@ -689,20 +810,48 @@ pub fn check_self_delivery(histories: &[History], facts: &RunFacts) -> Result<()
 fn one_ring_of_live_nodes(facts: &RunFacts) -> Result<(), String> {
     let live: Vec<&FinalNode> = facts.final_nodes.iter().filter(|f| f.up).collect();
     let ids: Vec<NodeId> = live.iter().map(|f| f.node).collect();
-    let all = || facts.final_nodes.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; ");
-    let Some(first) = live.first() else { return Err("no node is up".into()) };
+    let all = || {
+        facts
+            .final_nodes
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let Some(first) = live.first() else {
+        return Err("no node is up".into());
+    };
     for f in &live {
-        if f.paused || f.state != Some(RingState::Operational) || f.ring_id != first.ring_id || f.members != ids {
-            return Err(format!("live nodes {} are not one Operational ring: {}", Members(&ids), all()));
+        if f.paused
+            || f.state != Some(RingState::Operational)
+            || f.ring_id != first.ring_id
+            || f.members != ids
+        {
+            return Err(format!(
+                "live nodes {} are not one Operational ring: {}",
+                Members(&ids),
+                all()
+            ));
         }
     }
     Ok(())
 }
 
 /// Property 6.
-pub fn check_liveness(histories: &[History], facts: &RunFacts, l: &LivenessFacts) -> Result<(), Violation> {
+pub fn check_liveness(
+    histories: &[History],
+    facts: &RunFacts,
+    l: &LivenessFacts,
+) -> Result<(), Violation> {
     let deadline = l.from + l.bound;
-    let finals = || facts.final_nodes.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; ");
+    let finals = || {
+        facts
+            .final_nodes
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
     match l.converged_at {
         Some(t) if t <= deadline => {}
         Some(t) => {
@@ -710,7 +859,11 @@ pub fn check_liveness(histories: &[History], facts: &RunFacts, l: &LivenessFacts
                 Property::Liveness,
                 Some(t),
                 None,
-                format!("the live nodes formed one ring only at {t}, {:?} after {}", t - l.from, l.from),
+                format!(
+                    "the live nodes formed one ring only at {t}, {:?} after {}",
+                    t - l.from,
+                    l.from
+                ),
             ));
         }
         None => {
@@ -739,7 +892,9 @@ pub fn check_liveness(histories: &[History], facts: &RunFacts, l: &LivenessFacts
         if !facts.final_nodes.iter().any(|f| f.node == h.node && f.up) {
             continue;
         }
-        let Some(inc) = h.incarnations().pop() else { continue };
+        let Some(inc) = h.incarnations().pop() else {
+            continue;
+        };
         let delivered: HashSet<MsgId> = inc
             .records
             .iter()
@@ -762,17 +917,37 @@ pub fn check_liveness(histories: &[History], facts: &RunFacts, l: &LivenessFacts
         }
     }
     one_ring_of_live_nodes(facts).map_err(|e| {
-        Violation::new(Property::Liveness, Some(facts.end), None, format!("the ring did not last to the end: {e}"))
+        Violation::new(
+            Property::Liveness,
+            Some(facts.end),
+            None,
+            format!("the ring did not last to the end: {e}"),
+        )
     })
 }
 
 /// Property 7.
-pub fn check_stability(histories: &[History], facts: &RunFacts, s: &StabilityFacts) -> Result<(), Violation> {
+pub fn check_stability(
+    histories: &[History],
+    facts: &RunFacts,
+    s: &StabilityFacts,
+) -> Result<(), Violation> {
     for h in histories {
-        let late: Vec<&Record> =
-            h.records.iter().filter(|r| r.at > s.settle && matches!(r.entry, Entry::Config { .. })).collect();
+        let late: Vec<&Record> = h
+            .records
+            .iter()
+            .filter(|r| r.at > s.settle && matches!(r.entry, Entry::Config { .. }))
+            .collect();
         if let Some(first) = late.first() {
-            let Entry::Config { kind, ring_id, members, .. } = &first.entry else { unreachable!("filtered") };
+            let Entry::Config {
+                kind,
+                ring_id,
+                members,
+                ..
+            } = &first.entry
+            else {
+                unreachable!("filtered")
+            };
             return Err(Violation::new(
                 Property::Stability,
                 Some(first.at),
@@ -786,8 +961,19 @@ pub fn check_stability(histories: &[History], facts: &RunFacts, s: &StabilityFac
             ));
         }
     }
-    let finals = || facts.final_nodes.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; ");
-    if let Some(f) = facts.final_nodes.iter().find(|f| f.up && (f.paused || f.state != Some(RingState::Operational))) {
+    let finals = || {
+        facts
+            .final_nodes
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if let Some(f) = facts
+        .final_nodes
+        .iter()
+        .find(|f| f.up && (f.paused || f.state != Some(RingState::Operational)))
+    {
         return Err(Violation::new(
             Property::Stability,
             Some(facts.end),
@@ -795,13 +981,23 @@ pub fn check_stability(histories: &[History], facts: &RunFacts, s: &StabilityFac
             format!("not Operational at the end: {}", finals()),
         ));
     }
-    let largest = facts.final_nodes.iter().filter(|f| f.up).map(|f| f.members.len()).max().unwrap_or(0);
+    let largest = facts
+        .final_nodes
+        .iter()
+        .filter(|f| f.up)
+        .map(|f| f.members.len())
+        .max()
+        .unwrap_or(0);
     if largest < s.min_ring {
         return Err(Violation::new(
             Property::Stability,
             Some(facts.end),
             None,
-            format!("the largest ring at the end has {largest} members, fewer than {}: {}", s.min_ring, finals()),
+            format!(
+                "the largest ring at the end has {largest} members, fewer than {}: {}",
+                s.min_ring,
+                finals()
+            ),
         ));
     }
     Ok(())
@@ -833,7 +1029,11 @@ mod tests {
     }
 
     fn m(origin: u32, counter: u64) -> MsgId {
-        MsgId { origin: n(origin), incarnation: 0, counter }
+        MsgId {
+            origin: n(origin),
+            incarnation: 0,
+            counter,
+        }
     }
 
     fn ids(v: &[u32]) -> Vec<NodeId> {
@@ -853,7 +1053,12 @@ mod tests {
         fn new(node: u32) -> H {
             let mut h = History::new(n(node));
             h.push(t(0), Entry::Start { incarnation: 0 });
-            H { h, prev: vec![n(node)], ring: ring(node, 0), incarnation: 0 }
+            H {
+                h,
+                prev: vec![n(node)],
+                ring: ring(node, 0),
+                incarnation: 0,
+            }
         }
         fn config(&mut self, ms: u64, kind: ConfigKind, r: RingId, members: &[u32]) -> &mut H {
             let members = ids(members);
@@ -863,7 +1068,16 @@ mod tests {
             if kind == ConfigKind::Regular {
                 self.ring = r;
             }
-            self.h.push(t(ms), Entry::Config { kind, ring_id: r, members, left, joined });
+            self.h.push(
+                t(ms),
+                Entry::Config {
+                    kind,
+                    ring_id: r,
+                    members,
+                    left,
+                    joined,
+                },
+            );
             self
         }
         fn regular(&mut self, ms: u64, r: RingId, members: &[u32]) -> &mut H {
@@ -873,13 +1087,31 @@ mod tests {
             self.config(ms, ConfigKind::Transitional, r, members)
         }
         fn send(&mut self, ms: u64, counter: u64) -> &mut H {
-            let id = MsgId { origin: self.h.node, incarnation: self.incarnation, counter };
+            let id = MsgId {
+                origin: self.h.node,
+                incarnation: self.incarnation,
+                counter,
+            };
             let ring_id = self.ring;
-            self.h.push(t(ms), Entry::Send { id, ring_id, state: RingState::Operational });
+            self.h.push(
+                t(ms),
+                Entry::Send {
+                    id,
+                    ring_id,
+                    state: RingState::Operational,
+                },
+            );
             self
         }
         fn deliver(&mut self, ms: u64, r: RingId, id: MsgId) -> &mut H {
-            self.h.push(t(ms), Entry::Deliver { ring_id: r, origin: id.origin, msg: Ok(id) });
+            self.h.push(
+                t(ms),
+                Entry::Deliver {
+                    ring_id: r,
+                    origin: id.origin,
+                    msg: Ok(id),
+                },
+            );
             self
         }
         fn crash(&mut self, ms: u64) -> &mut H {
@@ -889,7 +1121,12 @@ mod tests {
         fn restart(&mut self, ms: u64) -> &mut H {
             self.incarnation += 1;
             self.prev = vec![self.h.node];
-            self.h.push(t(ms), Entry::Start { incarnation: self.incarnation });
+            self.h.push(
+                t(ms),
+                Entry::Start {
+                    incarnation: self.incarnation,
+                },
+            );
             self
         }
         fn done(&mut self) -> History {
@@ -930,7 +1167,9 @@ mod tests {
         h3.crash(130);
         // m2.0 was ordered in 1.4 but only 1 and 2 have it: transitional.
         for h in [&mut h1, &mut h2] {
-            h.trans(2000, r8, &[1, 2]).deliver(2001, r4, m(2, 0)).regular(2002, r8, &[1, 2]);
+            h.trans(2000, r8, &[1, 2])
+                .deliver(2001, r4, m(2, 0))
+                .regular(2002, r8, &[1, 2]);
         }
         h1.send(2010, 1);
         for h in [&mut h1, &mut h2] {
@@ -944,7 +1183,15 @@ mod tests {
         for h in [&mut h1, &mut h2, &mut h3] {
             h.regular(4001, r12, &[1, 2, 3]);
         }
-        let probes = [m(1, 2), m(2, 1), MsgId { origin: n(3), incarnation: 1, counter: 0 }];
+        let probes = [
+            m(1, 2),
+            m(2, 1),
+            MsgId {
+                origin: n(3),
+                incarnation: 1,
+                counter: 0,
+            },
+        ];
         h1.send(5000, 2);
         h2.send(5000, 1);
         h3.send(5000, 0);
@@ -964,7 +1211,10 @@ mod tests {
                 probes: probes.to_vec(),
                 probes_refused: vec![],
             }),
-            stability: Some(StabilityFacts { settle: t(4500), min_ring: 3 }),
+            stability: Some(StabilityFacts {
+                settle: t(4500),
+                min_ring: 3,
+            }),
             final_nodes: (1..=3).map(|i| final_node(i, r12, &[1, 2, 3])).collect(),
         };
         (vec![h1.done(), h2.done(), h3.done()], facts)
@@ -985,17 +1235,28 @@ mod tests {
         let (mut h, f) = good_run();
         // Node 2 delivers m3.0 before m1.0 in ring 1.4.
         let recs = &mut h[1].records;
-        let i = recs.iter().position(|r| matches!(r.entry, Entry::Deliver { msg: Ok(id), .. } if id == m(1, 0))).expect("there");
+        let i = recs
+            .iter()
+            .position(|r| matches!(r.entry, Entry::Deliver { msg: Ok(id), .. } if id == m(1, 0)))
+            .expect("there");
         recs.swap(i, i + 1);
         let v = violated(&h, &f);
         assert_eq!(v.property, Property::TotalOrder, "{v}");
-        assert!(v.detail.contains("m1.0.0") && v.detail.contains("m3.0.0"), "{v}");
+        assert!(
+            v.detail.contains("m1.0.0") && v.detail.contains("m3.0.0"),
+            "{v}"
+        );
     }
 
     #[test]
     fn duplicate_delivery_violation() {
         let (mut h, f) = good_run();
-        let dup = h[0].records.iter().find(|r| matches!(r.entry, Entry::Deliver { .. })).expect("a delivery").clone();
+        let dup = h[0]
+            .records
+            .iter()
+            .find(|r| matches!(r.entry, Entry::Deliver { .. }))
+            .expect("a delivery")
+            .clone();
         let i = h[0].records.iter().position(|r| *r == dup).expect("there");
         h[0].records.insert(i + 1, dup);
         let v = violated(&h, &f);
@@ -1006,20 +1267,44 @@ mod tests {
     #[test]
     fn invented_and_corrupt_deliveries() {
         let (mut h, f) = good_run();
-        let r = h[0].records.iter_mut().find(|r| matches!(r.entry, Entry::Deliver { .. })).expect("a delivery");
-        r.entry = Entry::Deliver { ring_id: ring(1, 4), origin: n(2), msg: Ok(m(2, 99)) };
+        let r = h[0]
+            .records
+            .iter_mut()
+            .find(|r| matches!(r.entry, Entry::Deliver { .. }))
+            .expect("a delivery");
+        r.entry = Entry::Deliver {
+            ring_id: ring(1, 4),
+            origin: n(2),
+            msg: Ok(m(2, 99)),
+        };
         let v = violated(&h, &f);
         assert_eq!(v.property, Property::Integrity, "{v}");
         assert!(v.detail.contains("invented"), "{v}");
 
         let (mut h, f) = good_run();
-        let r = h[0].records.iter_mut().find(|r| matches!(r.entry, Entry::Deliver { .. })).expect("a delivery");
-        r.entry = Entry::Deliver { ring_id: ring(1, 4), origin: n(1), msg: Err("byte 7 is corrupt".into()) };
+        let r = h[0]
+            .records
+            .iter_mut()
+            .find(|r| matches!(r.entry, Entry::Deliver { .. }))
+            .expect("a delivery");
+        r.entry = Entry::Deliver {
+            ring_id: ring(1, 4),
+            origin: n(1),
+            msg: Err("byte 7 is corrupt".into()),
+        };
         assert_eq!(violated(&h, &f).property, Property::Integrity);
 
         let (mut h, f) = good_run();
-        let r = h[0].records.iter_mut().find(|r| matches!(r.entry, Entry::Deliver { .. })).expect("a delivery");
-        r.entry = Entry::Deliver { ring_id: ring(1, 4), origin: n(2), msg: Ok(m(1, 0)) };
+        let r = h[0]
+            .records
+            .iter_mut()
+            .find(|r| matches!(r.entry, Entry::Deliver { .. }))
+            .expect("a delivery");
+        r.entry = Entry::Deliver {
+            ring_id: ring(1, 4),
+            origin: n(2),
+            msg: Ok(m(1, 0)),
+        };
         let v = violated(&h, &f);
         assert!(v.detail.contains("as coming from n2"), "{v}");
     }
@@ -1034,10 +1319,24 @@ mod tests {
             .iter()
             .position(|r| matches!(r.entry, Entry::Config { kind: ConfigKind::Regular, ring_id, .. } if ring_id == ring(1, 8)))
             .expect("there");
-        let send = Entry::Send { id: m(2, 5), ring_id: ring(1, 8), state: RingState::Operational };
-        recs.insert(i + 1, Record { at: t(2010), entry: send });
+        let send = Entry::Send {
+            id: m(2, 5),
+            ring_id: ring(1, 8),
+            state: RingState::Operational,
+        };
+        recs.insert(
+            i + 1,
+            Record {
+                at: t(2010),
+                entry: send,
+            },
+        );
         let v = violated(&h, &f);
-        assert_eq!((v.property, v.node), (Property::SelfDelivery, Some(n(2))), "{v}");
+        assert_eq!(
+            (v.property, v.node),
+            (Property::SelfDelivery, Some(n(2))),
+            "{v}"
+        );
         assert!(v.detail.contains("m2.0.5"), "{v}");
         // Had the final ring installed within the margin before the end,
         // the send would not be judged.
@@ -1053,7 +1352,9 @@ mod tests {
         // Node 1 does not deliver m2.0 in the transitional configuration,
         // node 2 does; both go 1.4 -> 1.8.
         let (mut h, f) = good_run();
-        h[0].records.retain(|r| !(matches!(&r.entry, Entry::Deliver { msg: Ok(id), .. } if *id == m(2, 0))));
+        h[0].records.retain(
+            |r| !(matches!(&r.entry, Entry::Deliver { msg: Ok(id), .. } if *id == m(2, 0))),
+        );
         let v = violated(&h, &f);
         assert_eq!(v.property, Property::VirtualSynchrony, "{v}");
         assert!(v.detail.contains("m2.0.0"), "{v}");
@@ -1061,8 +1362,15 @@ mod tests {
         // A message of the old ring delivered in the new regular
         // configuration.
         let (mut h, f) = good_run();
-        let r = h[0].records.iter_mut().rev().find(|r| matches!(r.entry, Entry::Deliver { .. })).expect("a delivery");
-        let Entry::Deliver { ring_id, .. } = &mut r.entry else { unreachable!() };
+        let r = h[0]
+            .records
+            .iter_mut()
+            .rev()
+            .find(|r| matches!(r.entry, Entry::Deliver { .. }))
+            .expect("a delivery");
+        let Entry::Deliver { ring_id, .. } = &mut r.entry else {
+            unreachable!()
+        };
         *ring_id = ring(1, 8);
         let v = violated(&h, &f);
         assert_eq!(v.property, Property::VirtualSynchrony, "{v}");
@@ -1074,7 +1382,14 @@ mod tests {
         // Disagreement on ring 1.12's members.
         let (mut h, f) = good_run();
         for r in &mut h[2].records {
-            if let Entry::Config { kind: ConfigKind::Regular, ring_id, members, joined, .. } = &mut r.entry {
+            if let Entry::Config {
+                kind: ConfigKind::Regular,
+                ring_id,
+                members,
+                joined,
+                ..
+            } = &mut r.entry
+            {
                 if *ring_id == ring(1, 12) {
                     *members = ids(&[1, 3]);
                     *joined = ids(&[1]);
@@ -1092,20 +1407,34 @@ mod tests {
 
         // Ring ids that go backwards across a restart.
         let mut h = H::new(1);
-        let h = vec![h.regular(10, ring(1, 8), &[1]).crash(20).restart(30).regular(40, ring(1, 4), &[1]).done()];
+        let h = vec![h
+            .regular(10, ring(1, 8), &[1])
+            .crash(20)
+            .restart(30)
+            .regular(40, ring(1, 4), &[1])
+            .done()];
         let v = check_membership(&h, 3).expect_err("refused");
         assert!(v.detail.contains("must grow"), "{v}");
 
         // A transitional configuration not followed by its regular one.
         let mut h = H::new(1);
-        let h = vec![h.regular(10, ring(1, 4), &[1]).trans(20, ring(1, 8), &[1]).regular(30, ring(1, 12), &[1]).done()];
+        let h = vec![h
+            .regular(10, ring(1, 4), &[1])
+            .trans(20, ring(1, 8), &[1])
+            .regular(30, ring(1, 12), &[1])
+            .done()];
         let v = check_membership(&h, 3).expect_err("refused");
         assert!(v.detail.contains("not followed"), "{v}");
 
         // Wrong left list.
         let (mut h, f) = good_run();
         for r in &mut h[0].records {
-            if let Entry::Config { kind: ConfigKind::Transitional, left, .. } = &mut r.entry {
+            if let Entry::Config {
+                kind: ConfigKind::Transitional,
+                left,
+                ..
+            } = &mut r.entry
+            {
                 left.clear();
             }
         }
@@ -1129,7 +1458,11 @@ mod tests {
         let (mut h, f) = good_run();
         h[2].records.pop();
         let v = violated(&h, &f);
-        assert_eq!((v.property, v.node), (Property::Liveness, Some(n(3))), "{v}");
+        assert_eq!(
+            (v.property, v.node),
+            (Property::Liveness, Some(n(3))),
+            "{v}"
+        );
 
         // The ring broke up again before the end.
         let (h, mut f) = good_run();
@@ -1140,14 +1473,25 @@ mod tests {
     #[test]
     fn stability_violations() {
         let (mut h, f) = good_run();
-        h[0].trans(6000, ring(1, 16), &[1, 2]);
+        let config = Entry::Config {
+            kind: ConfigKind::Transitional,
+            ring_id: ring(1, 16),
+            members: ids(&[1, 2]),
+            left: ids(&[3]),
+            joined: vec![],
+        };
+        h[0].push(t(6000), config);
         let v = violated(&h, &f);
         assert_eq!(v.property, Property::Stability, "{v}");
         assert!(v.detail.contains("after the settling time"), "{v}");
 
         let (h, mut f) = good_run();
         f.liveness = None;
-        f.final_nodes = vec![final_node(1, ring(1, 12), &[1]), final_node(2, ring(2, 12), &[2]), final_node(3, ring(3, 12), &[3])];
+        f.final_nodes = vec![
+            final_node(1, ring(1, 12), &[1]),
+            final_node(2, ring(2, 12), &[2]),
+            final_node(3, ring(3, 12), &[3]),
+        ];
         let v = violated(&h, &f);
         assert!(v.detail.contains("largest ring"), "{v}");
     }

@@ -28,9 +28,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use totem::{ConfigKind, Destination, Event, Guarantee, Instant, McastError, NodeId, RingId, RingState, Totem, TotemConfig};
+use totem::{
+    ConfigKind, Destination, Event, Guarantee, Instant, McastError, NodeId, RingId, RingState,
+    Totem, TotemConfig,
+};
 
-use crate::checker::{self, Entry, FinalNode, History, LivenessFacts, Members, Property, RunFacts, Violation};
+use crate::checker::{
+    self, Entry, FinalNode, History, LivenessFacts, Members, Property, RunFacts, Violation,
+};
 use crate::faults::{stream, Action, Scenario};
 use crate::network::{NetStats, Network};
 use crate::trace;
@@ -220,7 +225,9 @@ pub fn run(scenario: &Scenario, seed: u64, trace: Trace) -> RunReport {
         agenda_seq: 0,
         workload_rng: rng(stream::WORKLOAD),
         sim_rng: rng(stream::SIM),
-        histories: (1..=scenario.nodes).map(|i| History::new(crate::faults::node(i))).collect(),
+        histories: (1..=scenario.nodes)
+            .map(|i| History::new(crate::faults::node(i)))
+            .collect(),
         trace,
         found: Vec::new(),
         fatal: None,
@@ -228,7 +235,15 @@ pub fn run(scenario: &Scenario, seed: u64, trace: Trace) -> RunReport {
         probes: Vec::new(),
         stats: RunStats::default(),
     };
-    trace!(sim.trace, Instant::ZERO, None, "scenario {} seed {seed}: {} nodes, {} s", scenario.name, scenario.nodes, scenario.seconds());
+    trace!(
+        sim.trace,
+        Instant::ZERO,
+        None,
+        "scenario {} seed {seed}: {} nodes, {} s",
+        scenario.name,
+        scenario.nodes,
+        scenario.seconds()
+    );
     for s in &scenario.schedule {
         sim.schedule(s.at, Task::Action(s.action.clone()));
     }
@@ -238,7 +253,11 @@ pub fn run(scenario: &Scenario, seed: u64, trace: Trace) -> RunReport {
 
 impl Sim<'_> {
     fn schedule(&mut self, at: Instant, task: Task) {
-        self.agenda.push(Agendum { at, seq: self.agenda_seq, task });
+        self.agenda.push(Agendum {
+            at,
+            seq: self.agenda_seq,
+            task,
+        });
         self.agenda_seq += 1;
     }
 
@@ -282,7 +301,12 @@ impl Sim<'_> {
             self.now = t;
             self.stats.steps += 1;
             if self.stats.steps > MAX_STEPS {
-                self.fatal = Some(Violation::new(Property::Simulation, Some(t), None, format!("more than {MAX_STEPS} steps")));
+                self.fatal = Some(Violation::new(
+                    Property::Simulation,
+                    Some(t),
+                    None,
+                    format!("more than {MAX_STEPS} steps"),
+                ));
                 break;
             }
             match what {
@@ -302,7 +326,10 @@ impl Sim<'_> {
                     Property::Simulation,
                     Some(self.now),
                     None,
-                    format!("packet storm: more than {} datagrams in flight", crate::network::MAX_IN_FLIGHT),
+                    format!(
+                        "packet storm: more than {} datagrams in flight",
+                        crate::network::MAX_IN_FLIGHT
+                    ),
                 ));
             }
             if let Some(l) = self.scenario.liveness {
@@ -312,13 +339,17 @@ impl Sim<'_> {
             }
         }
         self.stats.sim_end = self.now;
+        if self.fatal.is_none() {
+            self.now = end;
+        }
     }
 
     fn run_task(&mut self, task: Task) {
         match task {
             Task::Action(a) => self.act(a),
             Task::Mcast(i) => {
-                let (bytes, guarantee) = self.scenario.workload.next_message(&mut self.workload_rng);
+                let (bytes, guarantee) =
+                    self.scenario.workload.next_message(&mut self.workload_rng);
                 if self.nodes[i].totem.is_some() && !self.nodes[i].paused {
                     let _ = self.mcast(i, bytes, guarantee);
                 }
@@ -345,7 +376,12 @@ impl Sim<'_> {
                     Ok(id) => {
                         self.nodes[i].probe_pending = false;
                         self.probes.push(id);
-                        trace!(self.trace, self.now, Some(self.nodes[i].id), "probe {id} queued");
+                        trace!(
+                            self.trace,
+                            self.now,
+                            Some(self.nodes[i].id),
+                            "probe {id} queued"
+                        );
                     }
                     Err(_) => self.schedule(self.now + PROBE_RETRY, Task::Probe(i)),
                 }
@@ -354,7 +390,7 @@ impl Sim<'_> {
     }
 
     fn act(&mut self, action: Action) {
-        trace!(self.trace, self.now, None, "{action:?}");
+        trace!(self.trace, self.now, None, "{action}");
         let index = |n: NodeId| n.get() as usize - 1;
         match action {
             Action::Start(n) => self.start(index(n)),
@@ -406,7 +442,9 @@ impl Sim<'_> {
         }
         let mut config = TotemConfig::new(n.id).with_token_timeout(token_timeout);
         config.ring_seq_floor = n.disk_ring_seq;
-        let config = config.validate().expect("the simulator's Totem settings are valid");
+        let config = config
+            .validate()
+            .expect("the simulator's Totem settings are valid");
         n.incarnation = n.starts;
         n.starts += 1;
         n.counter = 0;
@@ -418,7 +456,12 @@ impl Sim<'_> {
         n.totem = Some(Totem::new(config, now));
         let (id, incarnation, floor) = (n.id, n.incarnation, n.disk_ring_seq);
         self.histories[i].push(now, Entry::Start { incarnation });
-        trace!(self.trace, now, Some(id), "start: incarnation {incarnation}, ring_seq_floor {floor}");
+        trace!(
+            self.trace,
+            now,
+            Some(id),
+            "start: incarnation {incarnation}, ring_seq_floor {floor}"
+        );
         self.drain(i);
         if !self.nodes[i].workload_started {
             self.nodes[i].workload_started = true;
@@ -470,7 +513,9 @@ impl Sim<'_> {
 
     fn fire_timer(&mut self, i: usize) {
         let now = self.now;
-        let Some(totem) = self.nodes[i].totem.as_mut() else { return };
+        let Some(totem) = self.nodes[i].totem.as_mut() else {
+            return;
+        };
         totem.handle_timeout(now);
         self.drain(i);
     }
@@ -480,7 +525,13 @@ impl Sim<'_> {
         let n = &mut self.nodes[i];
         if n.totem.is_none() {
             if self.trace.packets() {
-                trace!(self.trace, self.now, Some(to), "lost (node down): {} from n{from}", describe(&payload));
+                trace!(
+                    self.trace,
+                    self.now,
+                    Some(to),
+                    "lost (node down): {} from n{from}",
+                    describe(&payload)
+                );
             }
             return;
         }
@@ -498,9 +549,17 @@ impl Sim<'_> {
     fn deliver_datagram(&mut self, i: usize, from: NodeId, payload: Bytes) {
         let now = self.now;
         if self.trace.packets() {
-            trace!(self.trace, now, Some(self.nodes[i].id), "recv {} from n{from}", describe(&payload));
+            trace!(
+                self.trace,
+                now,
+                Some(self.nodes[i].id),
+                "recv {} from n{from}",
+                describe(&payload)
+            );
         }
-        let Some(totem) = self.nodes[i].totem.as_mut() else { return };
+        let Some(totem) = self.nodes[i].totem.as_mut() else {
+            return;
+        };
         totem.handle_packet(now, payload);
         self.drain(i);
     }
@@ -510,14 +569,23 @@ impl Sim<'_> {
         let now = self.now;
         let n = &mut self.nodes[i];
         let totem = n.totem.as_mut().expect("callers check the node is up");
-        let id = MsgId { origin: n.id, incarnation: n.incarnation, counter: n.counter };
+        let id = MsgId {
+            origin: n.id,
+            incarnation: n.incarnation,
+            counter: n.counter,
+        };
         match totem.handle_mcast(now, workload::encode(id, bytes), guarantee) {
             Ok(()) => {
                 n.counter += 1;
                 let (ring_id, state) = (totem.ring_id(), totem.state());
                 self.histories[i].push(now, Entry::Send { id, ring_id, state });
                 self.stats.mcasts_queued += 1;
-                trace!(self.trace, now, Some(n.id), "mcast {id} {bytes} B {guarantee:?} queued in {ring_id:?} ({state:?})");
+                trace!(
+                    self.trace,
+                    now,
+                    Some(n.id),
+                    "mcast {id} {bytes} B {guarantee:?} queued in {ring_id:?} ({state:?})"
+                );
                 self.drain(i);
                 Ok(id)
             }
@@ -541,16 +609,32 @@ impl Sim<'_> {
     /// Drains node `i` in the documented order: transmits, events, timer.
     fn drain(&mut self, i: usize) {
         let now = self.now;
-        let Sim { nodes, net, histories, trace, found, stats, .. } = self;
+        let Sim {
+            nodes,
+            net,
+            histories,
+            trace,
+            found,
+            stats,
+            ..
+        } = self;
         let n = &mut nodes[i];
-        let Some(totem) = n.totem.as_mut() else { return };
+        let Some(totem) = n.totem.as_mut() else {
+            return;
+        };
         while let Some(tx) = totem.poll_transmit() {
             if trace.packets() {
                 let to = match tx.dest {
                     Destination::All => "all".to_string(),
                     Destination::Node(d) => format!("n{d}"),
                 };
-                trace!(trace, now, Some(n.id), "send {} to {to}", describe(&tx.payload));
+                trace!(
+                    trace,
+                    now,
+                    Some(n.id),
+                    "send {} to {to}",
+                    describe(&tx.payload)
+                );
             }
             net.send(now, n.id, tx.dest, tx.payload);
         }
@@ -575,7 +659,14 @@ impl Sim<'_> {
                             d.ring_id
                         );
                     }
-                    histories[i].push(now, Entry::Deliver { ring_id: d.ring_id, origin: d.origin, msg });
+                    histories[i].push(
+                        now,
+                        Entry::Deliver {
+                            ring_id: d.ring_id,
+                            origin: d.origin,
+                            msg,
+                        },
+                    );
                 }
                 Event::ConfigChange(c) => {
                     stats.config_changes += 1;
@@ -596,7 +687,13 @@ impl Sim<'_> {
                     }
                     histories[i].push(
                         now,
-                        Entry::Config { kind: c.kind, ring_id: c.ring_id, members: c.members, left: c.left, joined: c.joined },
+                        Entry::Config {
+                            kind: c.kind,
+                            ring_id: c.ring_id,
+                            members: c.members,
+                            left: c.left,
+                            joined: c.joined,
+                        },
                     );
                 }
                 Event::RingSeqHigh(seq) => {
@@ -630,7 +727,14 @@ impl Sim<'_> {
             let state = totem.state();
             if n.last_state != Some(state) {
                 n.last_state = Some(state);
-                trace!(trace, now, Some(n.id), "state {state:?} in {:?} {}", totem.ring_id(), Members(totem.members()));
+                trace!(
+                    trace,
+                    now,
+                    Some(n.id),
+                    "state {state:?} in {:?} {}",
+                    totem.ring_id(),
+                    Members(totem.members())
+                );
             }
         }
     }
@@ -649,14 +753,28 @@ impl Sim<'_> {
     }
 
     fn check_convergence(&mut self) {
-        let live: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.nodes[i].totem.is_some()).collect();
+        let live: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].totem.is_some())
+            .collect();
         let ids: Vec<NodeId> = live.iter().map(|&i| self.nodes[i].id).collect();
-        let Some(ring) = live.first().and_then(|&i| self.nodes[i].totem.as_ref()).map(Totem::ring_id) else { return };
+        let Some(ring) = live
+            .first()
+            .and_then(|&i| self.nodes[i].totem.as_ref())
+            .map(Totem::ring_id)
+        else {
+            return;
+        };
         if !live.iter().all(|&i| self.in_ring(i, ring, &ids)) {
             return;
         }
         self.converged_at = Some(self.now);
-        trace!(self.trace, self.now, None, "converged: {ring:?} {}", Members(&ids));
+        trace!(
+            self.trace,
+            self.now,
+            None,
+            "converged: {ring:?} {}",
+            Members(&ids)
+        );
         for i in live {
             self.nodes[i].probe_pending = true;
             self.schedule(self.now, Task::Probe(i));
@@ -669,10 +787,22 @@ impl Sim<'_> {
             ids.sort_unstable();
             let first = ids[0].get() as usize - 1;
             let ring = self.nodes[first].totem.as_ref().map(Totem::ring_id);
-            let ok = ring.is_some_and(|r| ids.iter().all(|n| self.in_ring(n.get() as usize - 1, r, &ids)));
+            let ok = ring.is_some_and(|r| {
+                ids.iter()
+                    .all(|n| self.in_ring(n.get() as usize - 1, r, &ids))
+            });
             if !ok {
-                let states = self.final_nodes().iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; ");
-                let want = groups.iter().map(|g| Members(g).to_string()).collect::<Vec<_>>().join(" ");
+                let states = self
+                    .final_nodes()
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let want = groups
+                    .iter()
+                    .map(|g| Members(g).to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 self.found.push(Violation::new(
                     Property::Liveness,
                     Some(self.now),
@@ -693,7 +823,11 @@ impl Sim<'_> {
                 paused: n.paused,
                 state: n.totem.as_ref().map(Totem::state),
                 ring_id: n.totem.as_ref().map(Totem::ring_id),
-                members: n.totem.as_ref().map(|t| t.members().to_vec()).unwrap_or_default(),
+                members: n
+                    .totem
+                    .as_ref()
+                    .map(|t| t.members().to_vec())
+                    .unwrap_or_default(),
             })
             .collect()
     }
@@ -709,7 +843,12 @@ impl Sim<'_> {
                 bound: l.bound,
                 converged_at: self.converged_at,
                 probes: self.probes.clone(),
-                probes_refused: self.nodes.iter().filter(|n| n.probe_pending).map(|n| n.id).collect(),
+                probes_refused: self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.probe_pending)
+                    .map(|n| n.id)
+                    .collect(),
             }),
             stability: self.scenario.stability.clone(),
             final_nodes: self.final_nodes(),
@@ -739,7 +878,8 @@ impl Sim<'_> {
                 s.deliveries,
                 s.config_changes
             );
-            for n in &self.nodes {
+            for (n, f) in self.nodes.iter().zip(&facts.final_nodes) {
+                trace!(self.trace, self.now, Some(n.id), "final: {f}");
                 if let Some(t) = &n.totem {
                     trace!(self.trace, self.now, Some(n.id), "{:?}", t.stats());
                 }
@@ -749,7 +889,12 @@ impl Sim<'_> {
                 None => trace!(self.trace, self.now, None, "pass"),
             }
         }
-        RunReport { violation, stats: self.stats, trace: self.trace.into_buffer(), histories: self.histories }
+        RunReport {
+            violation,
+            stats: self.stats,
+            trace: self.trace.into_buffer(),
+            histories: self.histories,
+        }
     }
 }
 
@@ -770,5 +915,9 @@ fn describe(p: &[u8]) -> String {
     let rep = u32::from_be_bytes([p[8], p[9], p[10], p[11]]);
     let mut seq = [0u8; 8];
     seq.copy_from_slice(&p[12..20]);
-    format!("{kind} ring({rep}.{}) {} B", u64::from_be_bytes(seq), p.len())
+    format!(
+        "{kind} ring({rep}.{}) {} B",
+        u64::from_be_bytes(seq),
+        p.len()
+    )
 }

@@ -122,7 +122,9 @@ impl Network {
     /// A healthy network of `nodes` nodes (ids 1..=nodes): no loss, no
     /// duplication, calm jitter, no cut links.
     pub fn new(nodes: usize, mut rng: ChaCha8Rng) -> Network {
-        let latency_ns = (0..nodes * nodes).map(|_| rng.random_range(LATENCY_RANGE_NS.0..=LATENCY_RANGE_NS.1)).collect();
+        let latency_ns = (0..nodes * nodes)
+            .map(|_| rng.random_range(LATENCY_RANGE_NS.0..=LATENCY_RANGE_NS.1))
+            .collect();
         Network {
             nodes,
             rng,
@@ -157,7 +159,10 @@ impl Network {
     /// # Panics
     /// If `p` is not a probability.
     pub fn set_dup(&mut self, p: f64) {
-        assert!((0.0..=1.0).contains(&p), "duplication {p} is not a probability");
+        assert!(
+            (0.0..=1.0).contains(&p),
+            "duplication {p} is not a probability"
+        );
         self.dup = p;
     }
 
@@ -212,7 +217,9 @@ impl Network {
     /// Whether a datagram from `from` can currently reach `to` (loss aside).
     pub fn can_reach(&self, from: NodeId, to: NodeId) -> bool {
         match (self.index(from), self.index(to)) {
-            (Some(f), Some(t)) => f == t || (self.group[f] == self.group[t] && !self.blocked[f * self.nodes + t]),
+            (Some(f), Some(t)) => {
+                f == t || (self.group[f] == self.group[t] && !self.blocked[f * self.nodes + t])
+            }
             _ => false,
         }
     }
@@ -264,7 +271,15 @@ impl Network {
     fn push(&mut self, at: Instant, from: NodeId, to: NodeId, payload: Bytes) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.queue.push(InFlight { seq, datagram: Datagram { at, from, to, payload } });
+        self.queue.push(InFlight {
+            seq,
+            datagram: Datagram {
+                at,
+                from,
+                to,
+                payload,
+            },
+        });
     }
 
     /// When the next datagram arrives, if any is in flight.
@@ -321,12 +336,27 @@ mod tests {
     #[test]
     fn multicast_reaches_every_other_node_once() {
         let mut net = net(5);
-        net.send(Instant::ZERO, n(2), Destination::All, Bytes::from_static(b"x"));
+        net.send(
+            Instant::ZERO,
+            n(2),
+            Destination::All,
+            Bytes::from_static(b"x"),
+        );
         let mut to: Vec<u32> = drain(&mut net).iter().map(|d| d.to.get()).collect();
         to.sort_unstable();
         assert_eq!(to, vec![1, 3, 4, 5]);
-        net.send(Instant::ZERO, n(2), Destination::Node(n(2)), Bytes::from_static(b"self"));
-        net.send(Instant::ZERO, n(2), Destination::Node(n(9)), Bytes::from_static(b"nobody"));
+        net.send(
+            Instant::ZERO,
+            n(2),
+            Destination::Node(n(2)),
+            Bytes::from_static(b"self"),
+        );
+        net.send(
+            Instant::ZERO,
+            n(2),
+            Destination::Node(n(9)),
+            Bytes::from_static(b"nobody"),
+        );
         let got = drain(&mut net);
         assert_eq!(got.len(), 1);
         assert_eq!((got[0].from, got[0].to), (n(2), n(2)));
@@ -337,14 +367,26 @@ mod tests {
     fn delays_order_arrivals_and_ties_keep_send_order() {
         let mut net = net(3);
         for i in 0..1000u64 {
-            net.send(Instant::from_nanos(i * 1000), n(1), Destination::All, Bytes::from(i.to_be_bytes().to_vec()));
+            net.send(
+                Instant::from_nanos(i * 1000),
+                n(1),
+                Destination::All,
+                Bytes::from(i.to_be_bytes().to_vec()),
+            );
         }
         let got = drain(&mut net);
         assert_eq!(got.len(), 2000);
-        assert!(got.windows(2).all(|w| w[0].at <= w[1].at), "arrivals come out in time order");
+        assert!(
+            got.windows(2).all(|w| w[0].at <= w[1].at),
+            "arrivals come out in time order"
+        );
         for d in &got {
-            let delay = d.at.as_nanos() - u64::from_be_bytes(d.payload[..8].try_into().expect("8 bytes")) * 1000;
-            assert!((LATENCY_RANGE_NS.0..=LATENCY_RANGE_NS.1 + 20_100).contains(&delay), "{delay}");
+            let delay = d.at.as_nanos()
+                - u64::from_be_bytes(d.payload[..8].try_into().expect("8 bytes")) * 1000;
+            assert!(
+                (LATENCY_RANGE_NS.0..=LATENCY_RANGE_NS.1 + 20_100).contains(&delay),
+                "{delay}"
+            );
         }
         // Same link, sends 1 µs apart, jitter 20 µs: a few overtake.
         let seqs: Vec<u64> = got
@@ -352,20 +394,35 @@ mod tests {
             .filter(|d| d.to == n(2))
             .map(|d| u64::from_be_bytes(d.payload[..8].try_into().expect("8 bytes")))
             .collect();
-        assert!(seqs.windows(2).any(|w| w[0] > w[1]), "calm jitter reorders back-to-back sends");
+        assert!(
+            seqs.windows(2).any(|w| w[0] > w[1]),
+            "calm jitter reorders back-to-back sends"
+        );
         // With 5 ms of jitter, sends 1 ms apart reorder a lot.
         net.set_jitter(Duration::from_millis(5));
         for i in 0..200u64 {
-            net.send(Instant::from_nanos(i * 1_000_000), n(1), Destination::Node(n(2)), Bytes::from(i.to_be_bytes().to_vec()));
+            net.send(
+                Instant::from_nanos(i * 1_000_000),
+                n(1),
+                Destination::Node(n(2)),
+                Bytes::from(i.to_be_bytes().to_vec()),
+            );
         }
-        let seqs: Vec<u64> =
-            drain(&mut net).iter().map(|d| u64::from_be_bytes(d.payload[..8].try_into().expect("8 bytes"))).collect();
+        let seqs: Vec<u64> = drain(&mut net)
+            .iter()
+            .map(|d| u64::from_be_bytes(d.payload[..8].try_into().expect("8 bytes")))
+            .collect();
         assert!(seqs.windows(2).filter(|w| w[0] > w[1]).count() > 20);
         // Exact ties leave in send order.
         let mut a = Network::new(2, ChaCha8Rng::seed_from_u64(1));
         a.set_jitter(Duration::ZERO);
         for i in 0..10u8 {
-            a.send(Instant::ZERO, n(1), Destination::Node(n(2)), Bytes::from(vec![i]));
+            a.send(
+                Instant::ZERO,
+                n(1),
+                Destination::Node(n(2)),
+                Bytes::from(vec![i]),
+            );
         }
         let order: Vec<u8> = drain(&mut a).iter().map(|d| d.payload[0]).collect();
         assert_eq!(order, (0..10).collect::<Vec<u8>>());
@@ -377,7 +434,12 @@ mod tests {
         net.set_loss(0.3);
         let sends = 20_000;
         for i in 0..sends {
-            net.send(Instant::from_nanos(i), n(1), Destination::All, Bytes::from_static(b"x"));
+            net.send(
+                Instant::from_nanos(i),
+                n(1),
+                Destination::All,
+                Bytes::from_static(b"x"),
+            );
         }
         let arrived = drain(&mut net).len() as f64;
         let rate = 1.0 - arrived / sends as f64;
@@ -390,7 +452,12 @@ mod tests {
         let mut net = net(2);
         net.set_dup(0.1);
         for i in 0..10_000 {
-            net.send(Instant::from_nanos(i), n(1), Destination::All, Bytes::from_static(b"x"));
+            net.send(
+                Instant::from_nanos(i),
+                n(1),
+                Destination::All,
+                Bytes::from_static(b"x"),
+            );
         }
         let arrived = drain(&mut net).len();
         assert!((10_800..11_200).contains(&arrived), "{arrived}");
@@ -400,16 +467,34 @@ mod tests {
     fn partitions_block_both_ways_until_healed() {
         let mut net = net(5);
         net.partition(&[vec![n(1), n(2)], vec![n(3), n(4), n(5)]]);
-        net.send(Instant::ZERO, n(1), Destination::All, Bytes::from_static(b"a"));
-        net.send(Instant::ZERO, n(4), Destination::All, Bytes::from_static(b"b"));
-        let got: Vec<(u32, u32)> = drain(&mut net).iter().map(|d| (d.from.get(), d.to.get())).collect();
+        net.send(
+            Instant::ZERO,
+            n(1),
+            Destination::All,
+            Bytes::from_static(b"a"),
+        );
+        net.send(
+            Instant::ZERO,
+            n(4),
+            Destination::All,
+            Bytes::from_static(b"b"),
+        );
+        let got: Vec<(u32, u32)> = drain(&mut net)
+            .iter()
+            .map(|d| (d.from.get(), d.to.get()))
+            .collect();
         let mut got = got;
         got.sort_unstable();
         assert_eq!(got, vec![(1, 2), (4, 3), (4, 5)]);
-        assert_eq!(net.stats().blocked, 4);
+        assert_eq!(net.stats().blocked, 5);
         assert!(!net.can_reach(n(2), n(3)) && !net.can_reach(n(3), n(2)));
         net.heal_partition();
-        net.send(Instant::ZERO, n(1), Destination::All, Bytes::from_static(b"a"));
+        net.send(
+            Instant::ZERO,
+            n(1),
+            Destination::All,
+            Bytes::from_static(b"a"),
+        );
         assert_eq!(drain(&mut net).len(), 4);
     }
 
@@ -419,14 +504,37 @@ mod tests {
         // 2 does not hear 1; 1 still hears 2.
         net.block_one_way(n(1), n(2));
         assert!(!net.can_reach(n(1), n(2)) && net.can_reach(n(2), n(1)));
-        net.send(Instant::ZERO, n(1), Destination::Node(n(2)), Bytes::from_static(b"lost"));
-        net.send(Instant::ZERO, n(2), Destination::Node(n(1)), Bytes::from_static(b"heard"));
-        net.send(Instant::ZERO, n(1), Destination::Node(n(3)), Bytes::from_static(b"heard"));
-        let got: Vec<(u32, u32)> = drain(&mut net).iter().map(|d| (d.from.get(), d.to.get())).collect();
+        net.send(
+            Instant::ZERO,
+            n(1),
+            Destination::Node(n(2)),
+            Bytes::from_static(b"lost"),
+        );
+        net.send(
+            Instant::ZERO,
+            n(2),
+            Destination::Node(n(1)),
+            Bytes::from_static(b"heard"),
+        );
+        net.send(
+            Instant::ZERO,
+            n(1),
+            Destination::Node(n(3)),
+            Bytes::from_static(b"heard"),
+        );
+        let got: Vec<(u32, u32)> = drain(&mut net)
+            .iter()
+            .map(|d| (d.from.get(), d.to.get()))
+            .collect();
         assert_eq!(got.len(), 2);
         assert!(got.contains(&(2, 1)) && got.contains(&(1, 3)));
         net.unblock_one_way(n(1), n(2));
-        net.send(Instant::ZERO, n(1), Destination::Node(n(2)), Bytes::from_static(b"x"));
+        net.send(
+            Instant::ZERO,
+            n(1),
+            Destination::Node(n(2)),
+            Bytes::from_static(b"x"),
+        );
         assert_eq!(drain(&mut net).len(), 1);
     }
 
@@ -438,9 +546,17 @@ mod tests {
             net.set_dup(0.05);
             net.set_jitter(Duration::from_millis(3));
             for i in 0..500u64 {
-                net.send(Instant::from_nanos(i * 10_000), n(1 + (i % 4) as u32), Destination::All, Bytes::from_static(b"p"));
+                net.send(
+                    Instant::from_nanos(i * 10_000),
+                    n(1 + (i % 4) as u32),
+                    Destination::All,
+                    Bytes::from_static(b"p"),
+                );
             }
-            drain(&mut net).iter().map(|d| (d.at, d.from, d.to)).collect::<Vec<_>>()
+            drain(&mut net)
+                .iter()
+                .map(|d| (d.at, d.from, d.to))
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(), run());
     }

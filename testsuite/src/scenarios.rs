@@ -45,7 +45,10 @@ fn all(nodes: usize) -> Vec<NodeId> {
 }
 
 fn liveness_from(s: &mut Scenario, from: Duration) {
-    s.liveness = Some(LivenessCheck { from: at(from), bound: LIVENESS_BOUND });
+    s.liveness = Some(LivenessCheck {
+        from: at(from),
+        bound: LIVENESS_BOUND,
+    });
 }
 
 /// The scenario `name` for `nodes` nodes and `seed`, or why not.
@@ -66,7 +69,12 @@ pub fn by_name(name: &str, nodes: usize, seed: u64) -> Result<Scenario, String> 
         "loss30" => loss30(nodes),
         "large_messages" => large_messages(nodes),
         "churn" => churn(nodes, seed),
-        _ => return Err(format!("unknown scenario {name}; known: {}", NAMES.join(", "))),
+        _ => {
+            return Err(format!(
+                "unknown scenario {name}; known: {}",
+                NAMES.join(", ")
+            ))
+        }
     })
 }
 
@@ -82,7 +90,8 @@ pub fn steady(nodes: usize) -> Scenario {
 /// detect it and form a ring of K-1.
 pub fn crash_one(nodes: usize) -> Scenario {
     let mut s = Scenario::new("crash_one", nodes, secs(20.0));
-    s.at(FORMED, Action::Expect(vec![all(nodes)])).at(FAULT, Action::Crash(node(1)));
+    s.at(FORMED, Action::Expect(vec![all(nodes)]))
+        .at(FAULT, Action::Crash(node(1)));
     liveness_from(&mut s, FAULT);
     s
 }
@@ -122,8 +131,17 @@ pub fn partition_heal(nodes: usize) -> Scenario {
 /// (stability), the largest with K-1 members.
 pub fn one_way_link(nodes: usize) -> Scenario {
     let mut s = Scenario::new("one_way_link", nodes, secs(30.0));
-    s.at(FORMED, Action::Expect(vec![all(nodes)])).at(FAULT, Action::OneWay { from: node(1), to: node(2) });
-    s.stability = Some(StabilityFacts { settle: at(FAULT + ONE_WAY_SETTLE), min_ring: nodes - 1 });
+    s.at(FORMED, Action::Expect(vec![all(nodes)])).at(
+        FAULT,
+        Action::OneWay {
+            from: node(1),
+            to: node(2),
+        },
+    );
+    s.stability = Some(StabilityFacts {
+        settle: at(FAULT + ONE_WAY_SETTLE),
+        min_ring: nodes - 1,
+    });
     s
 }
 
@@ -133,7 +151,13 @@ pub fn one_way_link(nodes: usize) -> Scenario {
 pub fn pause(nodes: usize) -> Scenario {
     let mut s = Scenario::new("pause", nodes, secs(20.0));
     let duration = s.token_timeout * 3;
-    s.at(FORMED, Action::Expect(vec![all(nodes)])).at(FAULT, Action::Pause { node: node(2), duration });
+    s.at(FORMED, Action::Expect(vec![all(nodes)])).at(
+        FAULT,
+        Action::Pause {
+            node: node(2),
+            duration,
+        },
+    );
     liveness_from(&mut s, FAULT + duration);
     s
 }
@@ -142,7 +166,8 @@ pub fn pause(nodes: usize) -> Scenario {
 /// then calm.
 pub fn loss30(nodes: usize) -> Scenario {
     let mut s = Scenario::new("loss30", nodes, secs(22.0));
-    s.at(Duration::ZERO, Action::Loss(0.30)).at(secs(10.0), Action::Calm);
+    s.at(Duration::ZERO, Action::Loss(0.30))
+        .at(secs(10.0), Action::Calm);
     liveness_from(&mut s, secs(10.0));
     s
 }
@@ -154,9 +179,16 @@ pub fn large_messages(nodes: usize) -> Scenario {
     let mut s = Scenario::new("large_messages", nodes, secs(22.0));
     s.workload.p_large = 0.02;
     s.workload.large_bytes = (512 * 1024, LARGE_BYTES.1);
-    s.at(Duration::ZERO, Action::Loss(0.02)).at(FORMED, Action::Expect(vec![all(nodes)]));
+    s.at(Duration::ZERO, Action::Loss(0.02))
+        .at(FORMED, Action::Expect(vec![all(nodes)]));
     for i in 1..=nodes {
-        s.at(FAULT + Duration::from_millis(100 * i as u64), Action::Mcast { node: node(i), bytes: LARGE_BYTES.1 });
+        s.at(
+            FAULT + Duration::from_millis(100 * i as u64),
+            Action::Mcast {
+                node: node(i),
+                bytes: LARGE_BYTES.1,
+            },
+        );
     }
     s.at(secs(10.0), Action::Calm);
     s.sort();
@@ -202,9 +234,16 @@ mod tests {
             for nodes in [2, 3, 5, 32] {
                 let s = by_name(name, nodes, 1).expect("known");
                 assert_eq!(s.name, name);
-                s.validate().unwrap_or_else(|e| panic!("{name}/{nodes}: {e}"));
-                assert!(s.schedule.windows(2).all(|w| w[0].at <= w[1].at), "{name} sorted");
-                assert!(s.liveness.is_some() != s.stability.is_some(), "{name}: one promise");
+                s.validate()
+                    .unwrap_or_else(|e| panic!("{name}/{nodes}: {e}"));
+                assert!(
+                    s.schedule.windows(2).all(|w| w[0].at <= w[1].at),
+                    "{name} sorted"
+                );
+                assert!(
+                    s.liveness.is_some() != s.stability.is_some(),
+                    "{name}: one promise"
+                );
             }
         }
         assert!(by_name("nope", 5, 0).is_err());
@@ -215,7 +254,11 @@ mod tests {
     #[test]
     fn churn_crashes_many_and_keeps_one_up() {
         let s = churn(5, 3);
-        let crashes = s.schedule.iter().filter(|x| matches!(x.action, Action::Crash(_))).count();
+        let crashes = s
+            .schedule
+            .iter()
+            .filter(|x| matches!(x.action, Action::Crash(_)))
+            .count();
         assert!(crashes >= 8, "{crashes}");
     }
 }

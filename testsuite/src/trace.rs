@@ -26,17 +26,26 @@ pub struct Trace {
 impl Trace {
     /// No trace.
     pub fn off() -> Trace {
-        Trace { sink: Sink::Off, packets: false }
+        Trace {
+            sink: Sink::Off,
+            packets: false,
+        }
     }
 
     /// To stdout; with `packets`, every datagram sent and received too.
     pub fn stdout(packets: bool) -> Trace {
-        Trace { sink: Sink::Stdout(BufWriter::new(std::io::stdout())), packets }
+        Trace {
+            sink: Sink::Stdout(BufWriter::new(std::io::stdout())),
+            packets,
+        }
     }
 
     /// Into a buffer, returned by [`Trace::into_buffer`].
     pub fn buffer(packets: bool) -> Trace {
-        Trace { sink: Sink::Buffer(Vec::new()), packets }
+        Trace {
+            sink: Sink::Buffer(Vec::new()),
+            packets,
+        }
     }
 
     /// Whether anything is traced.
@@ -53,6 +62,7 @@ impl Trace {
     /// ignored: the trace is a convenience, the run goes on.
     pub fn line(&mut self, at: Instant, who: Option<NodeId>, what: fmt::Arguments<'_>) {
         let who = who.map_or_else(|| "--".to_string(), |n| format!("n{n}"));
+        let at = at.to_string();
         let _ = match &mut self.sink {
             Sink::Off => Ok(()),
             Sink::Stdout(w) => writeln!(w, "{at:>14} {who:<4} {what}"),

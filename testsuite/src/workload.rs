@@ -17,6 +17,7 @@
 //! from the wrong fragments is caught, not just one with a wrong id.
 
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -45,7 +46,13 @@ pub struct MsgId {
 
 impl fmt::Debug for MsgId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "m{}.{}.{}", self.origin.get(), self.incarnation, self.counter)
+        write!(
+            f,
+            "m{}.{}.{}",
+            self.origin.get(),
+            self.incarnation,
+            self.counter
+        )
     }
 }
 
@@ -105,19 +112,46 @@ impl WorkloadConfig {
         } else {
             rng.random_range(HEADER_BYTES..=SMALL_MAX_BYTES)
         };
-        let guarantee = if rng.random_bool(self.p_safe) { Guarantee::Safe } else { Guarantee::Agreed };
+        let guarantee = if rng.random_bool(self.p_safe) {
+            Guarantee::Safe
+        } else {
+            Guarantee::Agreed
+        };
         (bytes, guarantee)
     }
 }
 
-/// Padding byte `i` of message `id`: cheap, and different for neighbouring
-/// ids and positions, so a misplaced fragment shows.
-fn pad_byte(id: MsgId, i: usize) -> u8 {
-    let seed = (id.counter as u32)
+/// Per-message seed of the padding pattern.
+fn pad_seed(id: MsgId) -> u8 {
+    let mix = (id.counter as u32)
         .wrapping_mul(0x9E37_79B9)
         .wrapping_add(id.origin.get().wrapping_mul(0x85EB_CA6B))
         .wrapping_add(id.incarnation.wrapping_mul(0xC2B2_AE35));
-    ((seed >> 24) as u8).wrapping_add((i as u8).wrapping_mul(31)).wrapping_add((i >> 8) as u8)
+    (mix >> 24) as u8
+}
+
+/// The position-dependent part of padding byte `i`; the byte is
+/// `seed + pad_offset(i)`. The high bits of `i` take part, so a fragment
+/// moved by a multiple of 256 bytes shows too.
+#[inline]
+fn pad_offset(i: usize) -> u8 {
+    (i as u8)
+        .wrapping_mul(31)
+        .wrapping_add((i >> 8) as u8)
+        .wrapping_add((i >> 16) as u8)
+}
+
+/// `pad_offset(i)` for every offset of the largest message, computed once,
+/// so that encoding and checking are plain vector loops over memory.
+fn pad_table() -> &'static [u8] {
+    static TABLE: OnceLock<Vec<u8>> = OnceLock::new();
+    TABLE.get_or_init(|| (0..=LARGE_BYTES.1).map(pad_offset).collect())
+}
+
+/// Padding byte at offset `i` of a message whose seed is `seed`.
+#[inline]
+fn pad_byte(seed: u8, i: usize) -> u8 {
+    seed.wrapping_add(pad_offset(i))
 }
 
 /// The payload of message `id`, `bytes` long (at least [`HEADER_BYTES`]).
@@ -133,7 +167,11 @@ pub fn encode(id: MsgId, bytes: usize) -> Bytes {
     out.extend_from_slice(&id.incarnation.to_be_bytes());
     out.extend_from_slice(&id.counter.to_be_bytes());
     out.extend_from_slice(&len.to_be_bytes());
-    out.extend((HEADER_BYTES..bytes).map(|i| pad_byte(id, i)));
+    let seed = pad_seed(id);
+    match pad_table().get(HEADER_BYTES..bytes) {
+        Some(offsets) => out.extend(offsets.iter().map(|o| seed.wrapping_add(*o))),
+        None => out.extend((HEADER_BYTES..bytes).map(|i| pad_byte(seed, i))),
+    }
     Bytes::from(out)
 }
 
@@ -144,18 +182,45 @@ pub fn encode(id: MsgId, bytes: usize) -> Bytes {
 /// does not match, or the first padding byte that differs.
 pub fn decode(payload: &[u8]) -> Result<MsgId, String> {
     if payload.len() < HEADER_BYTES {
-        return Err(format!("payload of {} bytes is shorter than the {HEADER_BYTES}-byte header", payload.len()));
+        return Err(format!(
+            "payload of {} bytes is shorter than the {HEADER_BYTES}-byte header",
+            payload.len()
+        ));
     }
-    let u32_at = |o: usize| u32::from_be_bytes([payload[o], payload[o + 1], payload[o + 2], payload[o + 3]]);
+    let u32_at =
+        |o: usize| u32::from_be_bytes([payload[o], payload[o + 1], payload[o + 2], payload[o + 3]]);
     let mut counter = [0u8; 8];
     counter.copy_from_slice(&payload[8..16]);
     let origin = NodeId::new(u32_at(0)).ok_or_else(|| "origin 0 in payload".to_string())?;
-    let id = MsgId { origin, incarnation: u32_at(4), counter: u64::from_be_bytes(counter) };
+    let id = MsgId {
+        origin,
+        incarnation: u32_at(4),
+        counter: u64::from_be_bytes(counter),
+    };
     let len = u32_at(16) as usize;
     if len != payload.len() {
-        return Err(format!("{id}: payload is {} bytes but says {len}", payload.len()));
+        return Err(format!(
+            "{id}: payload is {} bytes but says {len}",
+            payload.len()
+        ));
     }
-    if let Some(i) = (HEADER_BYTES..payload.len()).find(|&i| payload[i] != pad_byte(id, i)) {
+    let seed = pad_seed(id);
+    // Branch-free over the whole payload (this runs for every delivery on
+    // every node, megabytes per run); find the culprit only if needed.
+    let diff = match pad_table().get(HEADER_BYTES..payload.len()) {
+        Some(offsets) => payload[HEADER_BYTES..]
+            .iter()
+            .zip(offsets)
+            .fold(0u8, |acc, (&b, &o)| acc | (b.wrapping_sub(o) ^ seed)),
+        None => payload[HEADER_BYTES..]
+            .iter()
+            .zip(HEADER_BYTES..)
+            .fold(0u8, |acc, (&b, i)| acc | (b ^ pad_byte(seed, i))),
+    };
+    if diff != 0 {
+        let i = (HEADER_BYTES..payload.len())
+            .find(|&i| payload[i] != pad_byte(seed, i))
+            .unwrap_or(0);
         return Err(format!("{id}: byte {i} of {len} is corrupt"));
     }
     Ok(id)
@@ -169,7 +234,11 @@ mod tests {
     use super::*;
 
     fn id(origin: u32, counter: u64) -> MsgId {
-        MsgId { origin: NodeId::new(origin).expect("nonzero"), incarnation: 2, counter }
+        MsgId {
+            origin: NodeId::new(origin).expect("nonzero"),
+            incarnation: 2,
+            counter,
+        }
     }
 
     #[test]

@@ -279,6 +279,13 @@ impl Gather {
         }
     }
 
+    /// Forgets the joins recorded so far: after a failed commit they no
+    /// longer prove anyone still agrees.
+    pub(crate) fn forget_joins(&mut self) {
+        self.joins.clear();
+        self.commit_sent = false;
+    }
+
     /// The nodes the new ring would have: proc \ fail.
     pub(crate) fn members(&self) -> BTreeSet<NodeId> {
         self.proc_set.difference(&self.fail_set).copied().collect()

@@ -976,9 +976,16 @@ impl Totem {
 
     fn on_hello(&mut self, now: Instant, sender: NodeId, ring_id: RingId, h: Hello) {
         let foreign_members = h.members.clone();
+        // Only an operational foreign ring is merged with on its
+        // announcement: a node in the middle of its own Gather carries a
+        // fail set from that round; it comes to us through its next, fresh
+        // join instead, and merging on its announcement would only have us
+        // fail it again, every announcement.
+        let other_operational = h.state == WireState::Operational;
         self.reach.hello(now, sender, h);
         if let Phase::Operational(_) = self.phase {
-            if ring_id != self.ring.id()
+            if other_operational
+                && ring_id != self.ring.id()
                 && !self.ring.members.contains(&sender)
                 && self.merge_allowed(now, sender)
             {
@@ -1072,6 +1079,10 @@ impl Totem {
             Phase::Recovery(r) => (r.gather, false),
             Phase::Operational(_) => (Gather::new(BTreeSet::new(), BTreeSet::new()), false),
         };
+        if cause == GatherCause::TokenLoss {
+            // The joins that led to a ring that failed prove nothing now.
+            gather.forget_joins();
+        }
         if !matches!(self.phase, Phase::Gather(_)) {
             unreachable!("just replaced");
         }
@@ -1437,6 +1448,32 @@ impl Totem {
             }
             Timer::Consensus => {
                 if let Phase::Gather(gp) = &mut self.phase {
+                    if gp.waited {
+                        // A second consensus timeout without a ring: the
+                        // fail set has grown from joins that may all be
+                        // stale. Start the round afresh from who we hear.
+                        let silence = self.cfg.fast_fail_silence();
+                        let heard: Vec<NodeId> = gp
+                            .gather
+                            .proc_set
+                            .iter()
+                            .copied()
+                            .filter(|&n| self.reach.heard_within(now, n, silence))
+                            .collect();
+                        let mut fresh = Gather::new(heard.into_iter().collect(), BTreeSet::new());
+                        fresh.grow([self.me], []);
+                        gp.gather = fresh;
+                        gp.waited = false;
+                        log::debug!(
+                            "node {}: no consensus in two rounds, starting afresh",
+                            self.me
+                        );
+                        self.timers
+                            .set(Timer::Consensus, now + self.cfg.get().consensus_timeout);
+                        self.apply_connectivity(now);
+                        self.send_join(now);
+                        return;
+                    }
                     gp.waited = true;
                     gp.gather.fail_disagreeing(self.me);
                     gp.gather.commit_sent = false;

@@ -1,0 +1,72 @@
+//! A small swarm of random seeds, so that `cargo test` covers random faults
+//! too (`make test` and `make soak` run many more through the `sim` binary),
+//! and the simulator's own determinism.
+
+use testsuite::swarm::run_seeds;
+use testsuite::{run_seed, RunSpec, Trace};
+
+/// Seeds per `cargo test`.
+const SEEDS: u64 = 20;
+
+#[test]
+fn random_seeds_pass() {
+    let spec = RunSpec::random();
+    let summary = run_seeds(&spec, 0..SEEDS, 2, |_| {}).expect("a valid spec");
+    let failures: Vec<String> = summary
+        .failures
+        .iter()
+        .map(|r| {
+            format!(
+                "seed {}: {}\n  replay: {}",
+                r.seed,
+                r.violation.as_ref().expect("a failure has a violation"),
+                spec.replay_command(r.seed, r.seconds)
+            )
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {SEEDS} seeds failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    let spec = RunSpec {
+        scenario: None,
+        nodes: 4,
+        seconds: Some(14),
+    };
+    let trace = |seed| {
+        let r = run_seed(&spec, seed, Trace::buffer(true)).expect("a valid spec");
+        let text = String::from_utf8(r.trace.expect("a buffered trace")).expect("utf-8");
+        (text, r.stats)
+    };
+    let (a, stats_a) = trace(5);
+    let (b, stats_b) = trace(5);
+    assert!(a.lines().count() > 100, "the trace records the run");
+    assert_eq!(stats_a, stats_b);
+    assert!(a == b, "seed 5 ran differently twice");
+    let (c, _) = trace(6);
+    assert_ne!(a, c, "another seed, another run");
+}
+
+#[test]
+fn bad_specs_are_refused() {
+    let spec = |scenario: Option<&str>, nodes, seconds| RunSpec {
+        scenario: scenario.map(String::from),
+        nodes,
+        seconds,
+    };
+    assert!(run_seed(&spec(None, 0, None), 0, Trace::off()).is_err());
+    assert!(run_seed(&spec(None, 33, None), 0, Trace::off()).is_err());
+    assert!(run_seed(&spec(None, 5, Some(5)), 0, Trace::off()).is_err());
+    assert!(run_seed(&spec(Some("nope"), 5, None), 0, Trace::off()).is_err());
+    assert!(run_seed(&spec(Some("one_way_link"), 5, Some(20)), 0, Trace::off()).is_err());
+    assert_eq!(
+        spec(Some("pause"), 3, None).replay_command(9, 20),
+        "cargo run --release -p testsuite --bin sim -- --seed 9 --nodes 3 --seconds 20 --scenario pause"
+    );
+}
