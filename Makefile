@@ -5,9 +5,10 @@ SEEDS ?= 300
 SOAK_SEEDS ?= 20000
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: help build release test test-unit test-sim soak fmt lint clean
+.PHONY: help build release run test test-unit test-sim soak fmt lint clean
 
 help:
+	@echo "make run       a 3-node cluster (simulated until the daemon lands) and its ring status"
 	@echo "make test      unit tests, protocol tests and $(SEEDS) simulator seeds"
 	@echo "make soak      $(SOAK_SEEDS) simulator seeds on $(JOBS) threads"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
@@ -18,6 +19,13 @@ build:
 
 release:
 	$(CARGO) build --workspace --release
+
+# Until aisexec exists (issue #3) the cluster runs in the deterministic
+# simulator: the real protocol code on a simulated network and clock.
+run: release
+	@echo "3-node cluster, default Totem config, in the deterministic simulator (no daemon yet)"
+	@./target/release/sim --scenario steady --nodes 3 --seed 1 | grep -E 'final:|installed|FAIL' | sed 's/^ *//'
+	@./target/release/sim --scenario steady --nodes 3 --seed 1 --quiet | tail -1
 
 test: test-unit test-sim
 
