@@ -47,28 +47,27 @@ pub(crate) struct RecoveryPlan {
 impl RecoveryPlan {
     /// Computes the plan for `me`, whose old ring is `old_ring`, from the
     /// commit token's `members` and filled `entries`.
-    ///
-    /// # Panics
-    /// If an entry is missing or `me` is not a member: the caller only calls
-    /// this on a commit token whose second rotation reached it, which
-    /// requires every entry filled by construction (see `srp`).
+    /// `None` if the entries do not match the members or do not place `me`
+    /// in `old_ring`: a genuine commit token always does (we filled our
+    /// entry ourselves), so only a forged or corrupt one is refused.
     pub(crate) fn new(
         me: NodeId,
         old_ring: RingId,
         members: &[NodeId],
         entries: &[MemberEntry],
-    ) -> RecoveryPlan {
-        assert_eq!(members.len(), entries.len(), "one entry per member");
+    ) -> Option<RecoveryPlan> {
+        if members.len() != entries.len() {
+            return None;
+        }
         let same: Vec<(NodeId, MemberEntry)> = members
             .iter()
             .zip(entries)
             .filter(|(_, e)| e.old_ring == old_ring)
             .map(|(&n, &e)| (n, e))
             .collect();
-        assert!(
-            same.iter().any(|(n, _)| *n == me),
-            "we come from our own old ring"
-        );
+        if !same.iter().any(|(n, _)| *n == me) {
+            return None;
+        }
         let low = same.iter().map(|(_, e)| e.aru).min().unwrap_or(Seq::ZERO);
         let high = same
             .iter()
@@ -82,13 +81,13 @@ impl RecoveryPlan {
             .max_by(|(na, ea), (nb, eb)| ea.aru.cmp(&eb.aru).then(nb.cmp(na)))
             .unwrap_or((me, same[0].1));
         let transitional: BTreeSet<NodeId> = same.iter().map(|(n, _)| *n).collect();
-        RecoveryPlan {
+        Some(RecoveryPlan {
             transitional: transitional.into_iter().collect(),
             low,
             high,
             resend_from: best_entry.aru,
             resend_low_part: best == me,
-        }
+        })
     }
 }
 
@@ -120,15 +119,18 @@ mod tests {
             entry(b, 2, 2),
             entry(a, 3, 10),
         ];
-        let p1 = RecoveryPlan::new(n(1), a, &members, &entries);
+        let p1 = RecoveryPlan::new(n(1), a, &members, &entries).expect("valid");
         assert_eq!(p1.transitional, vec![n(1), n(2), n(4)]);
         assert_eq!((p1.low, p1.high), (Seq(3), Seq(10)));
         assert_eq!(p1.resend_from, Seq(7));
         assert!(!p1.resend_low_part);
-        let p2 = RecoveryPlan::new(n(2), a, &members, &entries);
+        let p2 = RecoveryPlan::new(n(2), a, &members, &entries).expect("valid");
         assert!(p2.resend_low_part, "2 has the highest aru");
-        let p3 = RecoveryPlan::new(n(3), b, &members, &entries);
+        let p3 = RecoveryPlan::new(n(3), b, &members, &entries).expect("valid");
         assert_eq!(p3.transitional, vec![n(3)]);
         assert_eq!((p3.low, p3.high), (Seq(2), Seq(2)));
+        // A forged token: our entry names another old ring, or is missing.
+        assert_eq!(RecoveryPlan::new(n(3), a, &members, &entries), None);
+        assert_eq!(RecoveryPlan::new(n(1), a, &members, &entries[..3]), None);
     }
 }

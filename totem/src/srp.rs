@@ -651,6 +651,18 @@ impl Totem {
             self.stats.dropped_malformed += 1;
             return;
         }
+        // A genuine token's seq is at least every seq sent in the ring
+        // before it was forwarded, and flow control keeps it within reach of
+        // our aru. Anything else is stale or forged; dropping it keeps the
+        // invariant that our own new messages get fresh seqs in bounds.
+        let log = match &self.phase {
+            Phase::Recovery(r) => &r.new_log,
+            _ => &self.ring.log,
+        };
+        if t.seq < log.high() || t.seq.0 > log.aru().0.saturating_add(self.max_outstanding()) {
+            self.stats.dropped_malformed += 1;
+            return;
+        }
         match &mut self.phase {
             Phase::Operational(circ) => {
                 if !circ.accept(t.token_seq) {
@@ -761,7 +773,9 @@ impl Totem {
             return;
         }
         self.serve_retransmits(&mut t, false, ring_id);
-        // New messages, as flow control allows.
+        // New messages, as flow control allows. Our own entry is what we
+        // really have, whatever the token claims.
+        t.member_aru[my_index] = self.ring.log.aru();
         let Phase::Operational(circ) = &mut self.phase else {
             return;
         };
@@ -837,6 +851,7 @@ impl Totem {
             return;
         };
         let c = self.cfg.get();
+        t.member_aru[rec.circ.my_index] = rec.new_log.aru();
         let backlog = u32::try_from(rec.to_resend.len()).unwrap_or(u32::MAX);
         let allowed = token::allowed_to_send(
             &t,
@@ -1214,8 +1229,9 @@ impl Totem {
                     self.stats.dropped_duplicate += 1;
                     return;
                 }
-                self.enter_recovery(now, ring_id, &ct, pos);
-                self.forward_commit(now, ring_id, ct, pos);
+                if self.enter_recovery(now, ring_id, &ct, pos) {
+                    self.forward_commit(now, ring_id, ct, pos);
+                }
             }
             Phase::Recovery(rec)
                 if rec.circ.ring_id == ring_id && ct.token_seq > rec.last_commit_seq =>
@@ -1275,9 +1291,20 @@ impl Totem {
         );
     }
 
-    fn enter_recovery(&mut self, now: Instant, ring_id: RingId, ct: &CommitToken, pos: usize) {
+    /// Enters Recovery; false (and nothing changed) for a forged token.
+    fn enter_recovery(
+        &mut self,
+        now: Instant,
+        ring_id: RingId,
+        ct: &CommitToken,
+        pos: usize,
+    ) -> bool {
         let entries: Vec<MemberEntry> = ct.entries.iter().flatten().copied().collect();
-        let plan = RecoveryPlan::new(self.me, self.ring.id(), &ct.members, &entries);
+        let Some(plan) = RecoveryPlan::new(self.me, self.ring.id(), &ct.members, &entries) else {
+            // Our own entry is not what we wrote: a forged commit token.
+            self.stats.dropped_malformed += 1;
+            return false;
+        };
         let mut to_resend: VecDeque<Mcast> = VecDeque::new();
         if plan.resend_low_part {
             to_resend.extend(self.ring.log.held_in(plan.low, plan.high));
@@ -1310,6 +1337,7 @@ impl Totem {
         let _ = pos;
         self.timers
             .set(Timer::TokenLoss, now + self.cfg.get().token_timeout);
+        true
     }
 
     /// Installs the new ring (Recovery is complete): the old ring's last
@@ -1327,11 +1355,14 @@ impl Totem {
             return;
         };
         let rec = *rec;
-        // Every member reported an aru of at least install_seq on the token.
-        assert!(
-            rec.new_log.aru() >= install_seq,
-            "install before having every recovered message"
-        );
+        if rec.new_log.aru() < install_seq {
+            // Only a forged or corrupt token can ask this: every member
+            // reported an aru of at least install_seq before it was set.
+            log::warn!("token asks to install at {install_seq:?} before we have it; ignored");
+            self.stats.dropped_malformed += 1;
+            self.phase = Phase::Recovery(Box::new(rec));
+            return;
+        }
         let old_id = self.ring.id();
         let old_members = self.ring.members.clone();
         let old_safe = self.ring.log.safe_line();
