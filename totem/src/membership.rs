@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use crate::ids::NodeId;
 use crate::time::Instant;
-use crate::wire::{Hello, Join};
+use crate::wire::{Hello, Join, MAX_MEMBERS};
 
 /// What we know of one peer.
 #[derive(Clone, Debug, Default)]
@@ -292,17 +292,26 @@ impl Gather {
     }
 
     /// Adds to the sets; true if anything changed.
+    /// Adds to the sets; true if anything changed. Refuses (changes
+    /// nothing, returns false) a growth past `MAX_MEMBERS` known nodes:
+    /// sets travel in join messages, which carry at most that many, and
+    /// only forged or misconfigured senders can name more.
     pub(crate) fn grow(
         &mut self,
         procs: impl IntoIterator<Item = NodeId>,
         fails: impl IntoIterator<Item = NodeId>,
     ) -> bool {
-        let before = (self.proc_set.len(), self.fail_set.len());
-        self.proc_set.extend(procs);
-        self.fail_set.extend(fails);
+        let fails: Vec<NodeId> = fails.into_iter().collect();
+        let mut proc_set = self.proc_set.clone();
+        proc_set.extend(procs);
         // A failed node is always also a known node.
-        let fails: Vec<NodeId> = self.fail_set.iter().copied().collect();
-        self.proc_set.extend(fails);
+        proc_set.extend(fails.iter().copied());
+        if proc_set.len() > MAX_MEMBERS {
+            return false;
+        }
+        let before = (self.proc_set.len(), self.fail_set.len());
+        self.proc_set = proc_set;
+        self.fail_set.extend(fails);
         let changed = before != (self.proc_set.len(), self.fail_set.len());
         if changed {
             self.commit_sent = false;
@@ -315,15 +324,23 @@ impl Gather {
         if self.fail_set.contains(&sender) {
             return JoinOutcome::Ignored;
         }
-        self.joins
-            .insert(sender, (join.proc_set.clone(), join.fail_set.clone()));
         let changed = if join.fail_set.binary_search(&me).is_ok() {
             // The sender cannot hear us: we give it up too, so neither waits
             // for the other.
             self.grow([sender], [sender])
         } else {
-            self.grow(join.proc_set.iter().copied(), join.fail_set.iter().copied())
+            self.grow(
+                join.proc_set.iter().copied().chain([sender]),
+                join.fail_set.iter().copied(),
+            )
         };
+        if !self.proc_set.contains(&sender) {
+            // Its sets would not fit (see `grow`): not a party to this round.
+            return JoinOutcome::Ignored;
+        }
+        // Bounded: only nodes of proc_set (at most MAX_MEMBERS) are recorded.
+        self.joins
+            .insert(sender, (join.proc_set.clone(), join.fail_set.clone()));
         if changed {
             JoinOutcome::Changed
         } else {
@@ -475,6 +492,35 @@ mod tests {
         assert_eq!(g.handle_join(me, n(3), &j), JoinOutcome::Recorded);
         assert!(g.consensus(me));
         assert_eq!(g.members(), set(&[1, 2, 3]));
+    }
+
+    #[test]
+    fn joins_naming_more_nodes_than_a_ring_holds_are_refused_whole() {
+        let me = n(1);
+        let mut g = Gather::new(set(&[1]), BTreeSet::new());
+        for sender in 2..=40u32 {
+            let j = Join {
+                max_ring_seq: 0,
+                proc_set: vec![n(sender)],
+                fail_set: vec![],
+            };
+            let outcome = g.handle_join(me, n(sender), &j);
+            let fits = sender as usize <= MAX_MEMBERS;
+            assert_eq!(outcome == JoinOutcome::Changed, fits, "sender {sender}");
+        }
+        assert_eq!(g.proc_set.len(), MAX_MEMBERS);
+        assert_eq!(
+            g.joins.len(),
+            MAX_MEMBERS - 1,
+            "refused senders are not recorded"
+        );
+        // The join we would send still encodes.
+        let p = crate::wire::Packet {
+            sender: me,
+            ring_id: crate::ids::RingId { seq: 1, rep: me },
+            body: crate::wire::Body::Join(g.join_message(0)),
+        };
+        assert!(!p.encode().is_empty());
     }
 
     #[test]

@@ -538,7 +538,7 @@ impl Totem {
             self.reach.heard(now, p.sender);
         }
         match p.body {
-            Body::Mcast(m) => self.on_mcast(p.sender, p.ring_id, m),
+            Body::Mcast(m) => self.on_mcast(p.ring_id, m),
             Body::Token(t) => self.on_token(now, p.ring_id, t),
             Body::Join(j) => {
                 self.note_ring_seq(j.max_ring_seq.max(p.ring_id.seq));
@@ -552,8 +552,7 @@ impl Totem {
         }
     }
 
-    fn on_mcast(&mut self, sender: NodeId, ring_id: RingId, m: Mcast) {
-        let _ = sender;
+    fn on_mcast(&mut self, ring_id: RingId, m: Mcast) {
         match &mut self.phase {
             Phase::Operational(circ) if ring_id == circ.ring_id => {
                 if circ.forwarded.as_ref().is_some_and(|f| m.seq > f.seq) {
@@ -655,10 +654,7 @@ impl Totem {
         // before it was forwarded, and flow control keeps it within reach of
         // our aru. Anything else is stale or forged; dropping it keeps the
         // invariant that our own new messages get fresh seqs in bounds.
-        let log = match &self.phase {
-            Phase::Recovery(r) => &r.new_log,
-            _ => &self.ring.log,
-        };
+        let log = self.circulating_log();
         if t.seq < log.high() || t.seq.0 > log.aru().0.saturating_add(self.max_outstanding()) {
             self.stats.dropped_malformed += 1;
             return;
@@ -706,43 +702,62 @@ impl Totem {
     }
 
     /// Retransmits what the token asks for and we hold; returns how many.
-    fn serve_retransmits(&mut self, t: &mut Token, log_is_new: bool, ring_id: RingId) -> u32 {
-        let window = self.cfg.get().window_size;
+    /// The log of the ring whose token we handle: the new ring's in
+    /// Recovery, the installed ring's otherwise.
+    fn circulating_log(&self) -> &Log {
+        match &self.phase {
+            Phase::Recovery(r) => &r.new_log,
+            _ => &self.ring.log,
+        }
+    }
+
+    /// Multicasts one of our ring's messages.
+    fn send_mcast(&mut self, ring_id: RingId, m: Mcast) {
+        let p = self.packet(ring_id, Body::Mcast(m));
+        self.send(Destination::All, p);
+    }
+
+    /// Retransmits what the token asks for and we hold (at most a window);
+    /// the rest of the requests stay on the token for others.
+    fn serve_retransmits(&mut self, t: &mut Token, ring_id: RingId) {
+        let window = usize::try_from(self.cfg.get().window_size).unwrap_or(usize::MAX);
         let floor = token::min_aru(t);
-        let mut served = 0;
+        let log = self.circulating_log();
+        let mut resend = Vec::new();
         let mut keep = Vec::with_capacity(t.rtr.len());
-        for &s in &t.rtr {
-            if s <= floor {
-                continue; // everyone has it by now
-            }
-            let log = if log_is_new {
-                match &self.phase {
-                    Phase::Recovery(r) => &r.new_log,
-                    _ => &self.ring.log,
-                }
-            } else {
-                &self.ring.log
-            };
+        for &s in t.rtr.iter().filter(|&&s| s > floor) {
             match log.get(s) {
-                Some(m) if served < window => {
-                    let p = Packet {
-                        sender: self.me,
-                        ring_id,
-                        body: Body::Mcast(m.clone()),
-                    };
-                    self.send(Destination::All, p);
-                    self.stats.mcasts_retransmitted += 1;
-                    served += 1;
-                }
+                Some(m) if resend.len() < window => resend.push(m.clone()),
                 _ => keep.push(s),
             }
         }
         t.rtr = keep;
-        served
+        for m in resend {
+            self.send_mcast(ring_id, m);
+            self.stats.mcasts_retransmitted += 1;
+        }
     }
 
-    /// Adds what `log` misses up to the token's seq to its rtr list.
-    fn request_missing(t: &mut Token, log: &Log) {
+    /// The end of every token visit, in Operational and Recovery alike:
+    /// flow-control accounting, our aru, our retransmission requests, the
+    /// safe line.
+    fn end_visit(
+        t: &mut Token,
+        circ: &mut Circulation,
+        log: &mut Log,
+        sent: u32,
+        backlog_now: u32,
+    ) {
+        token::account(
+            t,
+            circ.my_last_sent,
+            sent,
+            circ.my_last_backlog,
+            backlog_now,
+        );
+        circ.my_last_sent = sent;
+        circ.my_last_backlog = backlog_now;
+        t.member_aru[circ.my_index] = log.aru();
         let room = MAX_RTR_ENTRIES.saturating_sub(t.rtr.len());
         for s in log.missing(t.seq, room) {
             if !t.rtr.contains(&s) {
@@ -750,6 +765,7 @@ impl Totem {
             }
         }
         t.rtr.sort_unstable();
+        log.set_safe_line(token::min_aru(t));
     }
 
     fn operational_token(&mut self, now: Instant, mut t: Token) {
@@ -772,7 +788,7 @@ impl Totem {
             self.enter_gather(now, GatherCause::ReceiveStall, &[], &[member]);
             return;
         }
-        self.serve_retransmits(&mut t, false, ring_id);
+        self.serve_retransmits(&mut t, ring_id);
         // New messages, as flow control allows. Our own entry is what we
         // really have, whatever the token claims.
         t.member_aru[my_index] = self.ring.log.aru();
@@ -802,16 +818,10 @@ impl Totem {
                 content: McastContent::Frame(frame),
             };
             let inserted = self.ring.log.insert(m.clone());
-            // A new seq above everything we hold, within flow control's room.
+            // on_token checked high <= t.seq <= aru + max_outstanding and
+            // flow control keeps us within that room: the seq is fresh.
             assert_eq!(inserted, Insert::New, "own message {:?} must be new", t.seq);
-            self.send(
-                Destination::All,
-                Packet {
-                    sender: self.me,
-                    ring_id,
-                    body: Body::Mcast(m),
-                },
-            );
+            self.send_mcast(ring_id, m);
             self.stats.mcasts_sent += 1;
             sent += 1;
         }
@@ -819,18 +829,7 @@ impl Totem {
         let Phase::Operational(circ) = &mut self.phase else {
             return;
         };
-        token::account(
-            &mut t,
-            circ.my_last_sent,
-            sent,
-            circ.my_last_backlog,
-            backlog_now,
-        );
-        circ.my_last_sent = sent;
-        circ.my_last_backlog = backlog_now;
-        t.member_aru[my_index] = self.ring.log.aru();
-        Self::request_missing(&mut t, &self.ring.log);
-        self.ring.log.set_safe_line(token::min_aru(&t));
+        Self::end_visit(&mut t, circ, &mut self.ring.log, sent, backlog_now);
         self.deliver_ready();
         self.forward_token(now, t);
     }
@@ -845,7 +844,7 @@ impl Totem {
         self.timers
             .set(Timer::TokenLoss, now + self.cfg.get().token_timeout);
         let ring_id = rec.circ.ring_id;
-        self.serve_retransmits(&mut t, true, ring_id);
+        self.serve_retransmits(&mut t, ring_id);
         let max_outstanding = self.max_outstanding();
         let Phase::Recovery(rec) = &mut self.phase else {
             return;
@@ -884,6 +883,7 @@ impl Totem {
                 }),
             };
             let inserted = rec.new_log.insert(m.clone());
+            // Fresh for the same reason as in operational_token.
             assert_eq!(
                 inserted,
                 Insert::New,
@@ -898,36 +898,18 @@ impl Totem {
             t.recovery_done |= 1u64 << my_index;
         }
         let backlog_now = u32::try_from(rec.to_resend.len()).unwrap_or(u32::MAX);
-        token::account(
-            &mut t,
-            rec.circ.my_last_sent,
-            sent,
-            rec.circ.my_last_backlog,
-            backlog_now,
-        );
-        rec.circ.my_last_sent = sent;
-        rec.circ.my_last_backlog = backlog_now;
-        t.member_aru[my_index] = rec.new_log.aru();
-        Self::request_missing(&mut t, &rec.new_log);
-        rec.new_log.set_safe_line(token::min_aru(&t));
+        Self::end_visit(&mut t, &mut rec.circ, &mut rec.new_log, sent, backlog_now);
         let n = rec.circ.members.len();
         let all_done = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
         if t.install_seq.is_none() && t.recovery_done == all_done && token::min_aru(&t) == t.seq {
             t.install_seq = Some(t.seq);
         }
         for m in out {
-            self.send(
-                Destination::All,
-                Packet {
-                    sender: self.me,
-                    ring_id,
-                    body: Body::Mcast(m),
-                },
-            );
+            self.send_mcast(ring_id, m);
             self.stats.mcasts_sent += 1;
         }
         if let Some(install_seq) = t.install_seq {
-            self.install(now, install_seq);
+            self.install(install_seq);
         }
         self.forward_token(now, t);
     }
@@ -1049,11 +1031,11 @@ impl Totem {
         };
         match gp.gather.handle_join(self.me, sender, j) {
             JoinOutcome::Ignored => {}
-            JoinOutcome::Recorded => self.check_consensus(now),
+            JoinOutcome::Recorded => self.check_consensus(),
             JoinOutcome::Changed => {
                 self.apply_connectivity(now);
                 self.send_join(now);
-                self.check_consensus(now);
+                self.check_consensus();
             }
         }
     }
@@ -1098,12 +1080,8 @@ impl Totem {
             // The joins that led to a ring that failed prove nothing now.
             gather.forget_joins();
         }
-        if !matches!(self.phase, Phase::Gather(_)) {
-            unreachable!("just replaced");
-        }
         let mut proc_add: Vec<NodeId> = self.ring.members.clone();
         proc_add.push(self.me);
-        proc_add.extend_from_slice(procs);
         let mut fail_add: Vec<NodeId> = fails.to_vec();
         if cause == GatherCause::TokenLoss {
             let token_timeout = self.cfg.fast_fail_silence();
@@ -1117,7 +1095,11 @@ impl Totem {
             );
         }
         fail_add.retain(|&n| n != self.me);
+        // Our ring and ourselves always fit (a ring has at most MAX_MEMBERS
+        // and the round started from it); a foreign ring's members are
+        // added only if the union fits too.
         gather.grow(proc_add, fail_add);
+        gather.grow(procs.iter().copied(), []);
         gather.commit_sent = false;
         self.phase = Phase::Gather(GatherPhase { gather, waited });
         self.stats.gathers += 1;
@@ -1129,7 +1111,7 @@ impl Totem {
             .set(Timer::Consensus, now + self.cfg.get().consensus_timeout);
         self.apply_connectivity(now);
         self.send_join(now);
-        self.check_consensus(now);
+        self.check_consensus();
     }
 
     fn send_join(&mut self, now: Instant) {
@@ -1143,7 +1125,7 @@ impl Totem {
             .set(Timer::Join, now + self.cfg.get().join_timeout);
     }
 
-    fn check_consensus(&mut self, now: Instant) {
+    fn check_consensus(&mut self) {
         let Phase::Gather(gp) = &mut self.phase else {
             return;
         };
@@ -1181,7 +1163,6 @@ impl Totem {
         );
         self.loopback
             .push_back(self.packet(ring_id, Body::Commit(ct)));
-        let _ = now;
     }
 
     fn on_commit(&mut self, now: Instant, ring_id: RingId, mut ct: CommitToken) {
@@ -1229,7 +1210,7 @@ impl Totem {
                     self.stats.dropped_duplicate += 1;
                     return;
                 }
-                if self.enter_recovery(now, ring_id, &ct, pos) {
+                if self.enter_recovery(now, ring_id, &ct) {
                     self.forward_commit(now, ring_id, ct, pos);
                 }
             }
@@ -1245,18 +1226,7 @@ impl Totem {
                 // new ring's token.
                 rec.circ.forwarded = None;
                 self.timers.stop(Timer::TokenRetransmit);
-                let n = ct.members.len();
-                let t = Token {
-                    token_seq: 0,
-                    seq: Seq::ZERO,
-                    fcc: 0,
-                    backlog: 0,
-                    retransmitted: false,
-                    install_seq: None,
-                    recovery_done: 0,
-                    member_aru: vec![Seq::ZERO; n],
-                    rtr: Vec::new(),
-                };
+                let t = token::first(ct.members.len());
                 rec.circ.last_token_seq = Some(0);
                 self.stats.tokens_received += 1;
                 self.recovery_token(now, t);
@@ -1292,13 +1262,7 @@ impl Totem {
     }
 
     /// Enters Recovery; false (and nothing changed) for a forged token.
-    fn enter_recovery(
-        &mut self,
-        now: Instant,
-        ring_id: RingId,
-        ct: &CommitToken,
-        pos: usize,
-    ) -> bool {
+    fn enter_recovery(&mut self, now: Instant, ring_id: RingId, ct: &CommitToken) -> bool {
         let entries: Vec<MemberEntry> = ct.entries.iter().flatten().copied().collect();
         let Some(plan) = RecoveryPlan::new(self.me, self.ring.id(), &ct.members, &entries) else {
             // Our own entry is not what we wrote: a forged commit token.
@@ -1334,7 +1298,6 @@ impl Totem {
             to_resend,
             last_commit_seq: ct.token_seq,
         }));
-        let _ = pos;
         self.timers
             .set(Timer::TokenLoss, now + self.cfg.get().token_timeout);
         true
@@ -1342,7 +1305,7 @@ impl Totem {
 
     /// Installs the new ring (Recovery is complete): the old ring's last
     /// messages, the transitional configuration, the regular one.
-    fn install(&mut self, now: Instant, install_seq: Seq) {
+    fn install(&mut self, install_seq: Seq) {
         let previous = std::mem::replace(
             &mut self.phase,
             Phase::Gather(GatherPhase {
@@ -1431,7 +1394,6 @@ impl Totem {
             self.ring.members
         );
         self.deliver_ready();
-        let _ = now;
     }
 
     // ----- timers --------------------------------------------------------
@@ -1511,7 +1473,7 @@ impl Totem {
                     self.timers
                         .set(Timer::Consensus, now + self.cfg.get().consensus_timeout);
                     self.send_join(now);
-                    self.check_consensus(now);
+                    self.check_consensus();
                 }
             }
         }

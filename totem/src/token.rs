@@ -48,6 +48,21 @@ pub(crate) fn allowed_to_send(
         .min(my_backlog)
 }
 
+/// The first token of a new ring of `members` members.
+pub(crate) fn first(members: usize) -> Token {
+    Token {
+        token_seq: 0,
+        seq: Seq::ZERO,
+        fcc: 0,
+        backlog: 0,
+        retransmitted: false,
+        install_seq: None,
+        recovery_done: 0,
+        member_aru: vec![Seq::ZERO; members],
+        rtr: Vec::new(),
+    }
+}
+
 /// The lowest member aru: every member has every message up to it.
 pub(crate) fn min_aru(token: &Token) -> Seq {
     token.member_aru.iter().copied().min().unwrap_or(Seq::ZERO)

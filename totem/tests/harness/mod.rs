@@ -72,17 +72,16 @@ impl Net {
         while let Some(e) = t.poll_event() {
             self.events.entry(id).or_default().push(e);
         }
-        let all: Vec<NodeId> = self.nodes.keys().copied().collect();
         for tx in out {
+            // All means every node that may exist (ids 1..=32), so a node
+            // started later hears announcements sent to it; packets for
+            // nodes that are down are dropped on arrival.
             let targets: Vec<NodeId> = match tx.dest {
                 Destination::All => (1..=32).map(n).filter(|&x| x != id).collect(),
                 Destination::Node(x) => vec![x],
             };
             for to in targets {
                 if self.blocked.contains(&(id, to)) {
-                    continue;
-                }
-                if !all.contains(&to) && to.get() > 32 {
                     continue;
                 }
                 self.counter += 1;
