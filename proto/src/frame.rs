@@ -1,0 +1,646 @@
+//! Framing: every message on a client connection is one frame, a fixed
+//! 16-byte little-endian header then a body.
+//!
+//! ```text
+//! offset size field
+//!      0    4 size      whole frame in bytes, header included (16 ..= MAX_FRAME_BYTES)
+//!      4    1 version   PROTOCOL_VERSION
+//!      5    1 kind      1 Request, 2 Response, 3 Callback
+//!      6    2 service   ServiceId of the connection
+//!      8    2 id        message id within the service
+//!     10    2 reserved  0
+//!     12    4 error     SaAisErrorT: SA_AIS_OK (1) or an error code
+//!     16      body      size - 16 bytes
+//! ```
+//!
+//! A header that is not valid (another version, an unknown kind, a size
+//! below 16 or above the maximum, a non-zero reserved field, an unknown
+//! error code) is a hard error: the stream has lost its framing and the
+//! connection is to be dropped. The service number is *not* checked here:
+//! an unknown service is a per-request answer (`SA_AIS_ERR_NOT_SUPPORTED`),
+//! not a framing failure.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use thiserror::Error;
+
+use crate::error::{status_code, status_from_code, Status};
+use crate::service::{ServiceId, UnknownService};
+
+/// Bytes in a frame header.
+pub const HEADER_BYTES: usize = 16;
+
+/// The frame format version this crate speaks.
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// The largest frame, header included: 1 MiB of EVS or CKPT payload plus
+/// 64 KiB for the request's own fields (names, section ids, group lists).
+pub const MAX_FRAME_BYTES: usize = (1 << 20) + (64 << 10);
+
+/// The largest body.
+pub const MAX_BODY_BYTES: usize = MAX_FRAME_BYTES - HEADER_BYTES;
+
+// A 1 MiB EVS message or CKPT write must fit with room for its request's
+// own fields.
+const _: () = assert!(MAX_BODY_BYTES >= (1 << 20) + 1024);
+
+/// What a frame is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum FrameKind {
+    /// Client -> executive: a call. Answered by exactly one Response.
+    Request = 1,
+    /// Executive -> client: the answer to the oldest unanswered Request.
+    Response = 2,
+    /// Executive -> client: an event for the client's dispatch (a
+    /// delivered message, a membership change, an async result).
+    Callback = 3,
+}
+
+impl FrameKind {
+    /// The kind with wire value `code`.
+    pub fn from_code(code: u8) -> Option<FrameKind> {
+        match code {
+            1 => Some(FrameKind::Request),
+            2 => Some(FrameKind::Response),
+            3 => Some(FrameKind::Callback),
+            _ => None,
+        }
+    }
+}
+
+/// Why a frame header (or a whole frame given to [`Frame::decode`]) is not
+/// valid. From a stream, any of these means the framing is lost.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum FrameError {
+    /// The header's version is not [`PROTOCOL_VERSION`].
+    #[error("frame version {0}, expected {PROTOCOL_VERSION}")]
+    BadVersion(u8),
+    /// The header's kind is not Request, Response or Callback.
+    #[error("unknown frame kind {0}")]
+    BadKind(u8),
+    /// The size is smaller than a header.
+    #[error("frame size {0} is smaller than the {HEADER_BYTES}-byte header")]
+    TooShort(u32),
+    /// The size is above the reader's maximum.
+    #[error("frame size {size} is above the maximum {max}")]
+    TooLong {
+        /// The size in the header.
+        size: u32,
+        /// The maximum frame size.
+        max: usize,
+    },
+    /// The reserved field is not 0.
+    #[error("reserved header field is {0}, expected 0")]
+    BadReserved(u16),
+    /// The error field is neither SA_AIS_OK nor a known SaAisErrorT.
+    #[error("unknown SaAisErrorT value {0}")]
+    UnknownStatus(u32),
+    /// [`Frame::decode`] only: the input is shorter than the header's size.
+    #[error("frame of {size} bytes, only {have} given")]
+    Incomplete {
+        /// The size in the header (or the header's size, if even that is
+        /// missing).
+        size: usize,
+        /// Bytes given.
+        have: usize,
+    },
+    /// [`Frame::decode`] only: bytes after the frame.
+    #[error("{0} bytes after the frame")]
+    TrailingBytes(usize),
+}
+
+/// A body too large for one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[error("frame body of {body_bytes} bytes is above the maximum {MAX_BODY_BYTES}")]
+pub struct FrameTooBig {
+    /// The body's size.
+    pub body_bytes: usize,
+}
+
+/// A decoded frame header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// The whole frame's size, header included.
+    pub size: u32,
+    /// What the frame is.
+    pub kind: FrameKind,
+    /// The service number (not checked: see the module docs).
+    pub service: u16,
+    /// The message id within the service.
+    pub id: u16,
+    /// The status; for requests and callbacks normally `Ok(())`.
+    pub status: Status,
+}
+
+impl FrameHeader {
+    /// Decodes and validates a header; sizes above `max_frame_bytes` are
+    /// refused.
+    ///
+    /// # Errors
+    /// Every [`FrameError`] but `Incomplete` and `TrailingBytes`.
+    pub fn decode(
+        bytes: &[u8; HEADER_BYTES],
+        max_frame_bytes: usize,
+    ) -> Result<FrameHeader, FrameError> {
+        let mut buf = &bytes[..];
+        let size = buf.get_u32_le();
+        let version = buf.get_u8();
+        let kind = buf.get_u8();
+        let service = buf.get_u16_le();
+        let id = buf.get_u16_le();
+        let reserved = buf.get_u16_le();
+        let error = buf.get_u32_le();
+        if version != PROTOCOL_VERSION {
+            return Err(FrameError::BadVersion(version));
+        }
+        let kind = FrameKind::from_code(kind).ok_or(FrameError::BadKind(kind))?;
+        if (size as usize) < HEADER_BYTES {
+            return Err(FrameError::TooShort(size));
+        }
+        if size as usize > max_frame_bytes {
+            return Err(FrameError::TooLong {
+                size,
+                max: max_frame_bytes,
+            });
+        }
+        if reserved != 0 {
+            return Err(FrameError::BadReserved(reserved));
+        }
+        let status = status_from_code(error).ok_or(FrameError::UnknownStatus(error))?;
+        Ok(FrameHeader {
+            size,
+            kind,
+            service,
+            id,
+            status,
+        })
+    }
+
+    /// Bytes of body that follow the header.
+    pub fn body_len(&self) -> usize {
+        self.size as usize - HEADER_BYTES
+    }
+}
+
+/// One message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// What the frame is.
+    pub kind: FrameKind,
+    /// The service number (see [`Frame::service_id`]).
+    pub service: u16,
+    /// The message id within the service.
+    pub id: u16,
+    /// The status (`SA_AIS_OK` is `Ok(())`).
+    pub status: Status,
+    /// The body, decoded by the service's own message types.
+    pub body: Bytes,
+}
+
+impl Frame {
+    /// A request to `service` with status OK.
+    pub fn request(service: ServiceId, id: u16, body: Bytes) -> Frame {
+        Frame {
+            kind: FrameKind::Request,
+            service: service.code(),
+            id,
+            status: Ok(()),
+            body,
+        }
+    }
+
+    /// A response on a connection to service number `service`.
+    pub fn response(service: u16, id: u16, status: Status, body: Bytes) -> Frame {
+        Frame {
+            kind: FrameKind::Response,
+            service,
+            id,
+            status,
+            body,
+        }
+    }
+
+    /// A callback on a connection to `service`, with status OK.
+    pub fn callback(service: ServiceId, id: u16, body: Bytes) -> Frame {
+        Frame {
+            kind: FrameKind::Callback,
+            service: service.code(),
+            id,
+            status: Ok(()),
+            body,
+        }
+    }
+
+    /// The service, if this version knows its number.
+    ///
+    /// # Errors
+    /// [`UnknownService`] for a number this version does not know.
+    pub fn service_id(&self) -> Result<ServiceId, UnknownService> {
+        ServiceId::try_from(self.service)
+    }
+
+    /// The frame's size on the wire.
+    pub fn encoded_len(&self) -> usize {
+        HEADER_BYTES + self.body.len()
+    }
+
+    /// The frame on the wire.
+    ///
+    /// # Errors
+    /// [`FrameTooBig`] if the body is above [`MAX_BODY_BYTES`].
+    pub fn encode(&self) -> Result<Bytes, FrameTooBig> {
+        encode_frame(self.kind, self.service, self.id, self.status, &self.body)
+    }
+
+    /// Decodes exactly one whole frame (at most [`MAX_FRAME_BYTES`]).
+    ///
+    /// # Errors
+    /// A bad header, [`FrameError::Incomplete`] if `bytes` is shorter than
+    /// the frame, [`FrameError::TrailingBytes`] if longer.
+    pub fn decode(bytes: &[u8]) -> Result<Frame, FrameError> {
+        let Some(header) = bytes.first_chunk::<HEADER_BYTES>() else {
+            return Err(FrameError::Incomplete {
+                size: HEADER_BYTES,
+                have: bytes.len(),
+            });
+        };
+        let header = FrameHeader::decode(header, MAX_FRAME_BYTES)?;
+        let size = header.size as usize;
+        match bytes.len() {
+            have if have < size => Err(FrameError::Incomplete { size, have }),
+            have if have > size => Err(FrameError::TrailingBytes(have - size)),
+            _ => Ok(Frame::from_parts(
+                header,
+                Bytes::copy_from_slice(&bytes[HEADER_BYTES..]),
+            )),
+        }
+    }
+
+    fn from_parts(header: FrameHeader, body: Bytes) -> Frame {
+        Frame {
+            kind: header.kind,
+            service: header.service,
+            id: header.id,
+            status: header.status,
+            body,
+        }
+    }
+}
+
+/// Encodes one frame: the header, then `body`.
+///
+/// # Errors
+/// [`FrameTooBig`] if `body` is above [`MAX_BODY_BYTES`].
+pub fn encode_frame(
+    kind: FrameKind,
+    service: u16,
+    id: u16,
+    status: Status,
+    body: &[u8],
+) -> Result<Bytes, FrameTooBig> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(FrameTooBig {
+            body_bytes: body.len(),
+        });
+    }
+    let size = HEADER_BYTES + body.len();
+    let mut buf = BytesMut::with_capacity(size);
+    // Cannot truncate: size <= MAX_FRAME_BYTES, checked just above.
+    buf.put_u32_le(size as u32);
+    buf.put_u8(PROTOCOL_VERSION);
+    buf.put_u8(kind as u8);
+    buf.put_u16_le(service);
+    buf.put_u16_le(id);
+    buf.put_u16_le(0);
+    buf.put_u32_le(status_code(status));
+    buf.put_slice(body);
+    Ok(buf.freeze())
+}
+
+/// Cuts a byte stream into frames.
+///
+/// Feed it what the stream gives ([`FrameReader::feed`]) and take complete
+/// frames out ([`FrameReader::next_frame`]) until it returns `Ok(None)`.
+/// Memory: the reader holds at most one partial frame plus what was fed
+/// since; a caller that feeds only after `next_frame` returned `Ok(None)`,
+/// in chunks of at most `c` bytes, keeps it below `max_frame_bytes + c`.
+/// Nothing is reserved from a length before the header carrying it is
+/// validated against the maximum.
+///
+/// After a bad header the reader is poisoned: every later `next_frame`
+/// returns the same error (the stream cannot be resynchronized).
+#[derive(Debug)]
+pub struct FrameReader {
+    buf: BytesMut,
+    max_frame_bytes: usize,
+    poisoned: Option<FrameError>,
+}
+
+impl Default for FrameReader {
+    fn default() -> FrameReader {
+        FrameReader::new()
+    }
+}
+
+impl FrameReader {
+    /// A reader that accepts frames up to [`MAX_FRAME_BYTES`].
+    pub fn new() -> FrameReader {
+        FrameReader::with_max_frame_bytes(MAX_FRAME_BYTES)
+    }
+
+    /// A reader that accepts frames up to `max_frame_bytes` (clamped to
+    /// `HEADER_BYTES ..= MAX_FRAME_BYTES`).
+    pub fn with_max_frame_bytes(max_frame_bytes: usize) -> FrameReader {
+        FrameReader {
+            buf: BytesMut::new(),
+            max_frame_bytes: max_frame_bytes.clamp(HEADER_BYTES, MAX_FRAME_BYTES),
+            poisoned: None,
+        }
+    }
+
+    /// The largest frame this reader accepts.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_frame_bytes
+    }
+
+    /// Appends bytes read from the stream.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.poisoned.is_none() {
+            self.buf.extend_from_slice(data);
+        }
+    }
+
+    /// Bytes held that are not yet part of a returned frame.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether a frame has begun but is not complete (a stream that ends
+    /// now ends mid-frame).
+    pub fn is_mid_frame(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// The next complete frame, `Ok(None)` if more bytes are needed.
+    ///
+    /// # Errors
+    /// A [`FrameError`] if the next header is not valid; the reader is then
+    /// poisoned.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
+        if let Some(error) = &self.poisoned {
+            return Err(error.clone());
+        }
+        let Some(header) = self.buf.first_chunk::<HEADER_BYTES>() else {
+            return Ok(None);
+        };
+        let header = match FrameHeader::decode(header, self.max_frame_bytes) {
+            Ok(header) => header,
+            Err(error) => {
+                self.buf = BytesMut::new();
+                self.poisoned = Some(error.clone());
+                return Err(error);
+            }
+        };
+        let size = header.size as usize;
+        if self.buf.len() < size {
+            // The size is validated, so this reservation is bounded by the
+            // maximum frame size.
+            self.buf.reserve(size - self.buf.len());
+            return Ok(None);
+        }
+        let mut frame = self.buf.split_to(size);
+        frame.advance(HEADER_BYTES);
+        Ok(Some(Frame::from_parts(header, frame.freeze())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::AisError;
+    use proptest::prelude::*;
+
+    fn sample() -> Frame {
+        Frame::response(
+            7,
+            3,
+            Err(AisError::TryAgain),
+            Bytes::from_static(b"hello body"),
+        )
+    }
+
+    #[test]
+    fn header_layout_is_as_documented() {
+        let bytes = sample().encode().unwrap();
+        assert_eq!(bytes.len(), 26);
+        assert_eq!(&bytes[0..4], &26u32.to_le_bytes());
+        assert_eq!(bytes[4], PROTOCOL_VERSION);
+        assert_eq!(bytes[5], FrameKind::Response as u8);
+        assert_eq!(&bytes[6..8], &7u16.to_le_bytes());
+        assert_eq!(&bytes[8..10], &3u16.to_le_bytes());
+        assert_eq!(&bytes[10..12], &[0, 0]);
+        assert_eq!(&bytes[12..16], &6u32.to_le_bytes());
+        assert_eq!(&bytes[16..], b"hello body");
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        for frame in [
+            sample(),
+            Frame::request(ServiceId::Cfg, 0, Bytes::new()),
+            Frame::callback(ServiceId::Evs, 1, Bytes::from(vec![9; 1000])),
+        ] {
+            let bytes = frame.encode().unwrap();
+            assert_eq!(bytes.len(), frame.encoded_len());
+            assert_eq!(Frame::decode(&bytes), Ok(frame));
+        }
+    }
+
+    #[test]
+    fn max_body_fits_and_one_more_byte_does_not() {
+        let body = vec![0u8; MAX_BODY_BYTES];
+        let bytes = encode_frame(FrameKind::Request, 0, 0, Ok(()), &body).unwrap();
+        assert_eq!(bytes.len(), MAX_FRAME_BYTES);
+        let mut reader = FrameReader::new();
+        reader.feed(&bytes);
+        assert_eq!(
+            reader.next_frame().unwrap().unwrap().body.len(),
+            MAX_BODY_BYTES
+        );
+        let body = vec![0u8; MAX_BODY_BYTES + 1];
+        assert_eq!(
+            encode_frame(FrameKind::Request, 0, 0, Ok(()), &body),
+            Err(FrameTooBig {
+                body_bytes: MAX_BODY_BYTES + 1
+            })
+        );
+    }
+
+    #[test]
+    fn bad_headers_are_refused() {
+        let good = sample().encode().unwrap().to_vec();
+        let with = |at: usize, bytes: &[u8]| {
+            let mut frame = good.clone();
+            frame[at..at + bytes.len()].copy_from_slice(bytes);
+            Frame::decode(&frame)
+        };
+        assert_eq!(with(4, &[2]), Err(FrameError::BadVersion(2)));
+        assert_eq!(with(5, &[0]), Err(FrameError::BadKind(0)));
+        assert_eq!(with(5, &[4]), Err(FrameError::BadKind(4)));
+        assert_eq!(with(0, &15u32.to_le_bytes()), Err(FrameError::TooShort(15)));
+        let huge = (MAX_FRAME_BYTES as u32) + 1;
+        assert_eq!(
+            with(0, &huge.to_le_bytes()),
+            Err(FrameError::TooLong {
+                size: huge,
+                max: MAX_FRAME_BYTES
+            })
+        );
+        assert_eq!(with(10, &[1, 0]), Err(FrameError::BadReserved(1)));
+        assert_eq!(
+            with(12, &0u32.to_le_bytes()),
+            Err(FrameError::UnknownStatus(0))
+        );
+        assert_eq!(
+            with(12, &28u32.to_le_bytes()),
+            Err(FrameError::UnknownStatus(28))
+        );
+        assert_eq!(
+            Frame::decode(&good[..20]),
+            Err(FrameError::Incomplete { size: 26, have: 20 })
+        );
+        let mut long = good.clone();
+        long.push(0);
+        assert_eq!(Frame::decode(&long), Err(FrameError::TrailingBytes(1)));
+    }
+
+    #[test]
+    fn reader_reassembles_byte_by_byte_and_poisons_on_garbage() {
+        let frames = [
+            sample(),
+            Frame::request(ServiceId::Clm, 2, Bytes::new()),
+            Frame::callback(ServiceId::Ckpt, 14, Bytes::from_static(b"x")),
+        ];
+        let mut stream = Vec::new();
+        for frame in &frames {
+            stream.extend_from_slice(&frame.encode().unwrap());
+        }
+        let mut reader = FrameReader::new();
+        let mut got = Vec::new();
+        for byte in &stream {
+            reader.feed(std::slice::from_ref(byte));
+            while let Some(frame) = reader.next_frame().unwrap() {
+                got.push(frame);
+            }
+        }
+        assert_eq!(got, frames);
+        assert!(!reader.is_mid_frame());
+
+        reader.feed(&[0xFF; 16]);
+        let error = reader.next_frame().unwrap_err();
+        assert_eq!(error, FrameError::BadVersion(0xFF));
+        reader.feed(&stream);
+        assert_eq!(reader.next_frame(), Err(error));
+        assert_eq!(reader.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn reader_with_smaller_maximum_refuses_larger_frames() {
+        let mut reader = FrameReader::with_max_frame_bytes(20);
+        reader.feed(&sample().encode().unwrap());
+        assert_eq!(
+            reader.next_frame(),
+            Err(FrameError::TooLong { size: 26, max: 20 })
+        );
+        // A huge maximum is clamped to the protocol's.
+        assert_eq!(
+            FrameReader::with_max_frame_bytes(usize::MAX).max_frame_bytes(),
+            MAX_FRAME_BYTES
+        );
+    }
+
+    fn any_status() -> impl Strategy<Value = Status> {
+        prop_oneof![
+            Just(Ok(())),
+            proptest::sample::select(AisError::ALL.to_vec()).prop_map(Err),
+        ]
+    }
+
+    fn any_frame() -> impl Strategy<Value = Frame> {
+        (
+            1u8..=3,
+            any::<u16>(),
+            any::<u16>(),
+            any_status(),
+            proptest::collection::vec(any::<u8>(), 0..300),
+        )
+            .prop_map(|(kind, service, id, status, body)| Frame {
+                kind: FrameKind::from_code(kind).unwrap(),
+                service,
+                id,
+                status,
+                body: Bytes::from(body),
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_frame_round_trips(frame in any_frame()) {
+            let bytes = frame.encode().unwrap();
+            prop_assert_eq!(Frame::decode(&bytes), Ok(frame));
+        }
+
+        #[test]
+        fn any_stream_split_anywhere_reassembles(
+            frames in proptest::collection::vec(any_frame(), 0..8),
+            cuts in proptest::collection::vec(1usize..64, 0..40),
+        ) {
+            let mut stream = Vec::new();
+            for frame in &frames {
+                stream.extend_from_slice(&frame.encode().unwrap());
+            }
+            let mut reader = FrameReader::new();
+            let mut got = Vec::new();
+            let mut rest = &stream[..];
+            let mut cuts = cuts.into_iter();
+            while !rest.is_empty() {
+                let n = cuts.next().unwrap_or(rest.len()).min(rest.len());
+                reader.feed(&rest[..n]);
+                rest = &rest[n..];
+                while let Some(frame) = reader.next_frame().unwrap() {
+                    got.push(frame);
+                }
+            }
+            prop_assert_eq!(got, frames);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = Frame::decode(&bytes);
+            let mut reader = FrameReader::new();
+            reader.feed(&bytes);
+            while let Ok(Some(frame)) = reader.next_frame() {
+                // Whatever decodes re-encodes to the bytes it came from.
+                prop_assert!(frame.encode().is_ok());
+            }
+        }
+
+        #[test]
+        fn valid_headers_with_arbitrary_bodies_never_panic(
+            size in 0u32..2000,
+            kind in 0u8..5,
+            error in 0u32..30,
+            body in proptest::collection::vec(any::<u8>(), 0..600),
+        ) {
+            let mut bytes = Vec::new();
+            bytes.extend_from_slice(&size.to_le_bytes());
+            bytes.extend_from_slice(&[PROTOCOL_VERSION, kind, 0, 0, 0, 0, 0, 0]);
+            bytes.extend_from_slice(&error.to_le_bytes());
+            bytes.extend_from_slice(&body);
+            let _ = Frame::decode(&bytes);
+            let mut reader = FrameReader::new();
+            reader.feed(&bytes);
+            while let Ok(Some(_)) = reader.next_frame() {}
+        }
+    }
+}
