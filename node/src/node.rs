@@ -1,0 +1,409 @@
+//! The node: Totem below, the service table above, clients beside.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+use log::{debug, warn};
+use proto::setup::{Hello, HelloReply, Version};
+use proto::{AisError, Frame, FrameKind, ServiceId, Status};
+use services::{ClientOutput, ConnId, Engine, RingTx, ServiceTable, SyncEvent, TableError};
+use totem::{
+    ConfigChange, Event, Guarantee, Instant, McastError, NodeId, Totem, Transmit, ValidConfig,
+};
+
+use crate::clients::{Clients, Creds, Phase};
+use crate::status;
+
+/// Where a node is and what it is called, for status output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Its address as configured (e.g. "127.0.0.2:5405").
+    pub addr: String,
+    /// Its name (the `name` key of its nodelist entry, or empty).
+    pub name: String,
+}
+
+/// What a node is built from.
+#[derive(Debug)]
+pub struct NodeConfig {
+    /// The validated Totem configuration (carries this node's id).
+    pub totem: ValidConfig,
+    /// The service engines in handler-list order (CLM, EVS, CKPT, BACKUP).
+    pub engines: Vec<Box<dyn Engine>>,
+    /// Every configured node, for status output.
+    pub directory: BTreeMap<NodeId, NodeInfo>,
+    /// Most client connections at once; more are refused.
+    pub max_clients: usize,
+    /// Report every Totem event as [`NodeEvent::Totem`] (the simulator's
+    /// checkers want them; the daemon does not).
+    pub observe: bool,
+}
+
+/// What the node tells its driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A configuration change (for the log).
+    ConfigChange(ConfigChange),
+    /// Persist this as the ring seq floor for the next start.
+    RingSeqHigh(u64),
+    /// Sync progress (the daemon signals readiness at the first
+    /// completion).
+    Sync(SyncEvent),
+    /// Close this client connection once its pending frames are written.
+    CloseClient(ConnId),
+    /// Any Totem event, when [`NodeConfig::observe`] is set.
+    Totem(Event),
+}
+
+/// Counters of the node itself (Totem and the table have theirs).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Client connections accepted.
+    pub clients_accepted: u64,
+    /// Client connections refused because the table was full.
+    pub clients_refused: u64,
+    /// Clients closed for a protocol violation (no Hello first, wrong
+    /// frame kind or service).
+    pub clients_violations: u64,
+    /// Requests answered.
+    pub requests: u64,
+    /// Frames that could not be encoded (an engine answered more than a
+    /// frame holds); answered with TOO_BIG instead.
+    pub frames_too_big: u64,
+}
+
+/// One node.
+#[derive(Debug)]
+pub struct Node {
+    totem: Totem,
+    table: ServiceTable,
+    clients: Clients,
+    directory: BTreeMap<NodeId, NodeInfo>,
+    client_out: VecDeque<(ConnId, Bytes)>,
+    events: VecDeque<NodeEvent>,
+    observe: bool,
+    stats: NodeStats,
+}
+
+/// Engines multicast through this: Totem at the current time.
+struct TotemTx<'a> {
+    totem: &'a mut Totem,
+    now: Instant,
+}
+
+impl RingTx for TotemTx<'_> {
+    fn mcast(&mut self, payload: Bytes, guarantee: Guarantee) -> Result<(), McastError> {
+        self.totem.handle_mcast(self.now, payload, guarantee)
+    }
+}
+
+impl Node {
+    /// A node that starts at `now`.
+    ///
+    /// # Errors
+    /// [`TableError`] when the engines do not form a valid table.
+    pub fn new(cfg: NodeConfig, now: Instant) -> Result<Node, TableError> {
+        let me = cfg.totem.get().node_id;
+        let table = ServiceTable::new(me, cfg.engines)?;
+        let mut node = Node {
+            totem: Totem::new(cfg.totem, now),
+            table,
+            clients: Clients::new(cfg.max_clients),
+            directory: cfg.directory,
+            client_out: VecDeque::new(),
+            events: VecDeque::new(),
+            observe: cfg.observe,
+            stats: NodeStats::default(),
+        };
+        node.process(now);
+        Ok(node)
+    }
+
+    // ----- inputs ------------------------------------------------------------
+
+    /// A datagram from the network.
+    pub fn handle_packet(&mut self, now: Instant, datagram: Bytes) {
+        self.totem.handle_packet(now, datagram);
+        self.process(now);
+    }
+
+    /// The time from [`Node::poll_timeout`] came; early calls do nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.totem.handle_timeout(now);
+        let mut tx = TotemTx {
+            totem: &mut self.totem,
+            now,
+        };
+        self.table.handle_timeout(now, &mut tx);
+        self.process(now);
+    }
+
+    /// A local client connected. `None` when the connection table is full:
+    /// the driver closes the connection.
+    pub fn client_connected(&mut self, creds: Creds) -> Option<ConnId> {
+        match self.clients.add(creds) {
+            Some(id) => {
+                self.stats.clients_accepted += 1;
+                Some(id)
+            }
+            None => {
+                self.stats.clients_refused += 1;
+                warn!(
+                    "IPC: refusing client pid {} uid {}: {} connections open",
+                    creds.pid,
+                    creds.uid,
+                    self.clients.len()
+                );
+                None
+            }
+        }
+    }
+
+    /// A complete frame from a client. The first must be a Hello; after it,
+    /// Requests for the service the Hello named.
+    pub fn client_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+        let Some(client) = self.clients.get(conn) else {
+            return;
+        };
+        match client.phase {
+            Phase::Closing => {}
+            Phase::AwaitHello => self.on_hello(now, conn, &frame),
+            Phase::Open(service) => {
+                if frame.kind != FrameKind::Request || frame.service != u16::from(service) {
+                    self.violation(conn, "a frame that is not a request of its service");
+                    return;
+                }
+                self.stats.requests += 1;
+                if service == ServiceId::Cfg {
+                    self.on_status_request(conn, &frame);
+                } else {
+                    let mut tx = TotemTx {
+                        totem: &mut self.totem,
+                        now,
+                    };
+                    self.table
+                        .lib_request(now, &mut tx, service, conn, frame.id, frame.body);
+                }
+                self.process(now);
+            }
+        }
+    }
+
+    /// A client connection went away (or the driver closed it).
+    pub fn client_closed(&mut self, now: Instant, conn: ConnId) {
+        if let Some(c) = self.clients.remove(conn) {
+            if let Phase::Open(service) = c.phase {
+                if service != ServiceId::Cfg {
+                    let mut tx = TotemTx {
+                        totem: &mut self.totem,
+                        now,
+                    };
+                    self.table.lib_exit(now, &mut tx, service, conn);
+                }
+            }
+            self.process(now);
+        }
+    }
+
+    fn on_hello(&mut self, now: Instant, conn: ConnId, frame: &Frame) {
+        let reply = match Hello::decode(frame) {
+            Err(e) => {
+                debug!("IPC: bad setup frame on connection {}: {e}", conn.0);
+                Err(HelloReply::refused(e.status()))
+            }
+            Ok(hello) => match self.supported_version(hello.service) {
+                None => Err(HelloReply::refused(AisError::NotSupported)),
+                Some(supported) => match Version::negotiate(hello.version, supported) {
+                    Ok(v) => Ok((hello.service, HelloReply::accepted(v))),
+                    Err(s) => Err(HelloReply::version_mismatch(s)),
+                },
+            },
+        };
+        match reply {
+            Ok((service, r)) => {
+                self.push_frame(conn, r.to_frame(service.into()));
+                self.clients.set_phase(conn, Phase::Open(service));
+                if service != ServiceId::Cfg {
+                    let mut tx = TotemTx {
+                        totem: &mut self.totem,
+                        now,
+                    };
+                    self.table.lib_init(now, &mut tx, service, conn);
+                    self.process(now);
+                }
+            }
+            Err(r) => {
+                self.push_frame(conn, r.to_frame(frame.service));
+                self.clients.set_phase(conn, Phase::Closing);
+                self.events.push_back(NodeEvent::CloseClient(conn));
+            }
+        }
+    }
+
+    fn supported_version(&self, service: ServiceId) -> Option<Version> {
+        if service == ServiceId::Cfg {
+            return Some(proto::status::VERSION);
+        }
+        self.table.engine(service).map(|e| e.version())
+    }
+
+    fn violation(&mut self, conn: ConnId, what: &str) {
+        self.stats.clients_violations += 1;
+        warn!("IPC: closing connection {}: it sent {what}", conn.0);
+        self.clients.set_phase(conn, Phase::Closing);
+        self.events.push_back(NodeEvent::CloseClient(conn));
+    }
+
+    fn on_status_request(&mut self, conn: ConnId, frame: &Frame) {
+        let (result, body) = if frame.id == proto::status::RING_STATUS {
+            (Ok(()), self.status().encode())
+        } else {
+            (Err(AisError::NotSupported), Bytes::new())
+        };
+        self.push_frame(
+            conn,
+            Frame::response(ServiceId::Cfg.into(), frame.id, result, body),
+        );
+    }
+
+    // ----- the loop between Totem and the services -----------------------------
+
+    /// Hands every Totem event to the services (which may multicast, which
+    /// may make Totem produce more events), lets the sync progress, and
+    /// collects what the services produced for clients.
+    fn process(&mut self, now: Instant) {
+        let mut pending = None;
+        loop {
+            while let Some(ev) = pending.take().or_else(|| self.totem.poll_event()) {
+                let mut tx = TotemTx {
+                    totem: &mut self.totem,
+                    now,
+                };
+                match &ev {
+                    Event::Deliver(d) => self.table.deliver(now, &mut tx, d),
+                    Event::ConfigChange(c) => {
+                        self.table.confchg(now, &mut tx, c);
+                        self.events.push_back(NodeEvent::ConfigChange(c.clone()));
+                    }
+                    Event::RingSeqHigh(s) => self.events.push_back(NodeEvent::RingSeqHigh(*s)),
+                }
+                if self.observe {
+                    self.events.push_back(NodeEvent::Totem(ev));
+                }
+            }
+            let mut tx = TotemTx {
+                totem: &mut self.totem,
+                now,
+            };
+            self.table.pump(now, &mut tx);
+            // Pumping may have made a held token move and deliver.
+            match self.totem.poll_event() {
+                Some(ev) => pending = Some(ev),
+                None => break,
+            }
+        }
+        for out in self.table.take_outputs() {
+            self.push_output(out);
+        }
+        while let Some(e) = self.table.poll_event() {
+            self.events.push_back(NodeEvent::Sync(e));
+        }
+    }
+
+    fn push_output(&mut self, out: ClientOutput) {
+        let frame = match out {
+            ClientOutput::Response {
+                conn,
+                service,
+                id,
+                result,
+                body,
+            } => (conn, Frame::response(service.into(), id, result, body)),
+            ClientOutput::Callback {
+                conn,
+                service,
+                id,
+                body,
+            } => (conn, Frame::callback(service, id, body)),
+        };
+        self.push_frame(frame.0, frame.1);
+    }
+
+    fn push_frame(&mut self, conn: ConnId, frame: Frame) {
+        if !self.clients.contains(conn) {
+            return; // it left before its answer came
+        }
+        match frame.encode() {
+            Ok(b) => self.client_out.push_back((conn, b)),
+            Err(e) => {
+                self.stats.frames_too_big += 1;
+                warn!("IPC: frame for connection {} too big: {e}", conn.0);
+                if frame.kind == FrameKind::Response {
+                    let err: Status = Err(AisError::TooBig);
+                    let f = Frame::response(frame.service, frame.id, err, Bytes::new());
+                    if let Ok(b) = f.encode() {
+                        self.client_out.push_back((conn, b));
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- outputs -----------------------------------------------------------
+
+    /// The next datagram to send (drain first).
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.totem.poll_transmit()
+    }
+
+    /// The next encoded frame for a client (drain second).
+    pub fn poll_client_output(&mut self) -> Option<(ConnId, Bytes)> {
+        self.client_out.pop_front()
+    }
+
+    /// The next event (drain third).
+    pub fn poll_event(&mut self) -> Option<NodeEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Node::handle_timeout`] must be called next (arm it last).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.totem.poll_timeout(), self.table.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- inspection ----------------------------------------------------------
+
+    /// The Totem instance (read only).
+    pub fn totem(&self) -> &Totem {
+        &self.totem
+    }
+
+    /// The service table (read only).
+    pub fn services(&self) -> &ServiceTable {
+        &self.table
+    }
+
+    /// Counters of the node.
+    pub fn stats(&self) -> &NodeStats {
+        &self.stats
+    }
+
+    /// The ring status, as `ais-ring-status` shows it.
+    pub fn status(&self) -> proto::status::RingStatus {
+        status::ring_status(self)
+    }
+
+    pub(crate) fn directory(&self) -> &BTreeMap<NodeId, NodeInfo> {
+        &self.directory
+    }
+
+    pub(crate) fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;

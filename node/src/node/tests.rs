@@ -1,0 +1,277 @@
+//! One node on its own: client setup, request gating during sync, the
+//! request -> ring -> answer path, and protocol violations.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use proto::setup::{Hello, HelloReply, Version};
+use proto::{AisError, Frame, FrameKind, ServiceId};
+use services::{ConnId, Ctx, Engine, SyncStep};
+use totem::{Guarantee, Instant, NodeId, RingState, TotemConfig};
+
+use super::*;
+
+/// Echoes request bodies through the ring: the answer comes at delivery,
+/// and every connection gets a callback with the body.
+#[derive(Debug, Default)]
+struct Echo {
+    conns: Vec<ConnId>,
+    synced_rounds: u32,
+}
+
+impl Engine for Echo {
+    fn service(&self) -> ServiceId {
+        ServiceId::Evs
+    }
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+    fn lib_init(&mut self, _ctx: &mut Ctx<'_>, conn: ConnId) {
+        self.conns.push(conn);
+    }
+    fn lib_exit(&mut self, _ctx: &mut Ctx<'_>, conn: ConnId) {
+        self.conns.retain(|&c| c != conn);
+    }
+    fn lib_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        conn: ConnId,
+        id: u16,
+        body: Bytes,
+    ) -> Result<(), AisError> {
+        let mut msg = conn.0.to_le_bytes().to_vec();
+        msg.extend_from_slice(&body);
+        ctx.mcast(id, &msg, Guarantee::Agreed)
+    }
+    fn exec_deliver(&mut self, ctx: &mut Ctx<'_>, from: NodeId, id: u16, body: Bytes) {
+        let Some(conn) = body
+            .get(..8)
+            .map(|b| ConnId(u64::from_le_bytes(b.try_into().unwrap())))
+        else {
+            return;
+        };
+        let payload = body.slice(8..);
+        if from == ctx.local() && self.conns.contains(&conn) {
+            ctx.respond(conn, id, Ok(()), payload.clone());
+        }
+        for &c in &self.conns {
+            ctx.callback(c, 9, payload.clone());
+        }
+    }
+    fn has_sync(&self) -> bool {
+        true
+    }
+    fn sync_process(&mut self, _ctx: &mut Ctx<'_>) -> SyncStep {
+        SyncStep::Done
+    }
+    fn sync_activate(&mut self, _ctx: &mut Ctx<'_>) {
+        self.synced_rounds += 1;
+    }
+    fn dump(&self) -> String {
+        format!("{} connections", self.conns.len())
+    }
+}
+
+const CREDS: Creds = Creds {
+    pid: 1,
+    uid: 0,
+    gid: 0,
+};
+
+fn lone_node() -> (Node, Instant) {
+    let me = NodeId::new(1).unwrap();
+    let totem = TotemConfig::new(me).validate().unwrap();
+    let cfg = NodeConfig {
+        totem,
+        engines: vec![Box::new(Echo::default())],
+        directory: BTreeMap::from([(
+            me,
+            NodeInfo {
+                addr: "127.0.0.1:5405".into(),
+                name: "one".into(),
+            },
+        )]),
+        max_clients: 2,
+        observe: false,
+    };
+    let now = Instant::ZERO;
+    (Node::new(cfg, now).unwrap(), now)
+}
+
+/// Runs the lone node's timers until `until` (its own datagrams go
+/// nowhere: a lone ring needs no peer).
+fn run_until(node: &mut Node, now: &mut Instant, until: Instant) {
+    while let Some(t) = node.poll_timeout() {
+        if t > until {
+            break;
+        }
+        *now = t.max(*now);
+        node.handle_timeout(*now);
+        while node.poll_transmit().is_some() {}
+    }
+    *now = until;
+}
+
+fn outputs(node: &mut Node) -> Vec<(ConnId, Frame)> {
+    let mut v = Vec::new();
+    while let Some((c, b)) = node.poll_client_output() {
+        v.push((c, Frame::decode(&b).unwrap()));
+    }
+    v
+}
+
+fn hello(service: ServiceId, version: Version) -> Frame {
+    Hello { service, version }.to_frame()
+}
+
+fn connect(node: &mut Node, now: Instant, service: ServiceId) -> ConnId {
+    let c = node.client_connected(CREDS).unwrap();
+    node.client_frame(now, c, hello(service, Version::B_01_01));
+    let out = outputs(node);
+    assert_eq!(out.len(), 1);
+    let reply = HelloReply::decode(&out[0].1).unwrap();
+    assert_eq!(reply.status, Ok(()));
+    c
+}
+
+fn events(node: &mut Node) -> Vec<NodeEvent> {
+    std::iter::from_fn(|| node.poll_event()).collect()
+}
+
+#[test]
+fn requests_wait_for_sync_then_go_through_the_ring() {
+    let (mut node, mut now) = lone_node();
+    let c = connect(&mut node, now, ServiceId::Evs);
+
+    // No ring yet: a request that needs synced state is refused.
+    node.client_frame(
+        now,
+        c,
+        Frame::request(ServiceId::Evs, 3, Bytes::from_static(b"x")),
+    );
+    let out = outputs(&mut node);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1.status, Err(AisError::TryAgain));
+    assert_eq!(node.services().stats().refused_during_sync, 1);
+
+    // The lone node forms its ring after a consensus timeout and syncs.
+    run_until(&mut node, &mut now, Instant::ZERO + Duration::from_secs(3));
+    assert_eq!(node.totem().state(), RingState::Operational);
+    assert!(node.services().synced());
+    let ev = events(&mut node);
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, NodeEvent::Sync(SyncEvent::Completed(_)))));
+
+    node.client_frame(
+        now,
+        c,
+        Frame::request(ServiceId::Evs, 3, Bytes::from_static(b"hi")),
+    );
+    let until = now + Duration::from_millis(100);
+    run_until(&mut node, &mut now, until);
+    let out = outputs(&mut node);
+    let kinds: Vec<_> = out
+        .iter()
+        .map(|(_, f)| (f.kind, f.id, f.body.clone()))
+        .collect();
+    assert!(kinds.contains(&(FrameKind::Response, 3, Bytes::from_static(b"hi"))));
+    assert!(kinds.contains(&(FrameKind::Callback, 9, Bytes::from_static(b"hi"))));
+}
+
+#[test]
+fn setup_refusals_close_the_connection() {
+    let (mut node, now) = lone_node();
+    // Unknown to this node (no CKPT engine registered).
+    let c = node.client_connected(CREDS).unwrap();
+    node.client_frame(now, c, hello(ServiceId::Ckpt, Version::B_01_01));
+    let out = outputs(&mut node);
+    assert_eq!(
+        HelloReply::decode(&out[0].1).unwrap().status,
+        Err(AisError::NotSupported)
+    );
+    assert_eq!(events(&mut node), vec![NodeEvent::CloseClient(c)]);
+
+    // Wrong release code: VERSION with what is supported.
+    let c = node.client_connected(CREDS).unwrap();
+    node.client_frame(now, c, hello(ServiceId::Evs, Version::new(b'A', 1, 1)));
+    let r = HelloReply::decode(&outputs(&mut node)[0].1).unwrap();
+    assert_eq!(r.status, Err(AisError::Version));
+    assert_eq!(r.version, Some(Version::B_01_01));
+    assert_eq!(events(&mut node), vec![NodeEvent::CloseClient(c)]);
+
+    // A request before the Hello is not a Hello.
+    let c = node.client_connected(CREDS).unwrap_or_else(|| {
+        // The table holds 2; the refused ones are still open until the
+        // driver closes them.
+        node.client_closed(now, ConnId(1));
+        node.client_closed(now, ConnId(2));
+        node.client_connected(CREDS).unwrap()
+    });
+    node.client_frame(now, c, Frame::request(ServiceId::Evs, 0, Bytes::new()));
+    let r = HelloReply::decode(&outputs(&mut node)[0].1).unwrap();
+    assert_eq!(r.status, Err(AisError::InvalidParam));
+}
+
+#[test]
+fn the_connection_table_is_bounded() {
+    let (mut node, _) = lone_node();
+    assert!(node.client_connected(CREDS).is_some());
+    assert!(node.client_connected(CREDS).is_some());
+    assert!(node.client_connected(CREDS).is_none());
+    assert_eq!(node.stats().clients_refused, 1);
+}
+
+#[test]
+fn a_frame_of_another_service_is_a_violation_and_only_that_client_goes() {
+    let (mut node, mut now) = lone_node();
+    run_until(&mut node, &mut now, Instant::ZERO + Duration::from_secs(3));
+    let bad = connect(&mut node, now, ServiceId::Evs);
+    let good = connect(&mut node, now, ServiceId::Evs);
+    events(&mut node);
+    node.client_frame(now, bad, Frame::request(ServiceId::Clm, 0, Bytes::new()));
+    assert_eq!(events(&mut node), vec![NodeEvent::CloseClient(bad)]);
+    // Later frames of the closing client are ignored.
+    node.client_frame(
+        now,
+        bad,
+        Frame::request(ServiceId::Evs, 1, Bytes::from_static(b"z")),
+    );
+    node.client_closed(now, bad);
+    node.client_frame(
+        now,
+        good,
+        Frame::request(ServiceId::Evs, 1, Bytes::from_static(b"ok")),
+    );
+    let until = now + Duration::from_millis(100);
+    run_until(&mut node, &mut now, until);
+    let out = outputs(&mut node);
+    assert!(out.iter().all(|(c, _)| *c == good));
+    assert!(out
+        .iter()
+        .any(|(_, f)| f.kind == FrameKind::Response && f.body == "ok"));
+    assert_eq!(node.stats().clients_violations, 1);
+}
+
+#[test]
+fn status_reports_the_ring() {
+    let (mut node, mut now) = lone_node();
+    run_until(&mut node, &mut now, Instant::ZERO + Duration::from_secs(3));
+    let c = node.client_connected(CREDS).unwrap();
+    node.client_frame(now, c, hello(ServiceId::Cfg, proto::status::VERSION));
+    outputs(&mut node);
+    node.client_frame(
+        now,
+        c,
+        Frame::request(ServiceId::Cfg, proto::status::RING_STATUS, Bytes::new()),
+    );
+    let out = outputs(&mut node);
+    let st = proto::status::RingStatus::decode(&out[0].1.body).unwrap();
+    assert_eq!(st.node_id, 1);
+    assert_eq!(st.state, proto::status::RingState::Operational);
+    assert_eq!(st.members.len(), 1);
+    assert_eq!(st.members[0].name, "one");
+    assert!(st.sync_done);
+    assert_eq!(st.counter("rings_installed"), Some(1));
+}

@@ -1,0 +1,296 @@
+//! The service engine: what every service (CLM, EVS, CKPT, BACKUP, and the
+//! test engines of the simulator) implements, and the context it acts
+//! through.
+//!
+//! The shape follows openais 0.80's `service.h` (library request handlers,
+//! executive message handlers, configuration change, the four sync hooks,
+//! a state dump), without its function-pointer tables: one trait, one
+//! object per service, registered in one [`crate::ServiceTable`].
+//!
+//! An engine never does IO. It answers clients and multicasts through the
+//! [`Ctx`] it is handed; the node drains what it put there.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use proto::{AisError, ServiceId, Version};
+use totem::{ConfigChange, Guarantee, Instant, McastError, NodeId, RingId};
+
+/// A client connection, as the node's connection table names it. Unique
+/// for the life of the daemon (never reused), so a late answer to a closed
+/// connection can only be dropped, never misdelivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+/// What `sync_process` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncStep {
+    /// Everything this engine must send for this round was accepted by the
+    /// ring.
+    Done,
+    /// More to send; call again (the ring's queue was full).
+    Again,
+}
+
+/// One service engine.
+pub trait Engine: std::fmt::Debug + Send {
+    /// Its service id (also the tag of its messages on the ring).
+    fn service(&self) -> ServiceId;
+
+    /// A display name for logs and dumps.
+    fn name(&self) -> &'static str;
+
+    /// The interface version it serves (SA Forum negotiation: same release
+    /// code, requested major at most this one).
+    fn version(&self) -> Version {
+        Version::B_01_01
+    }
+
+    /// Whether library request `id` needs synchronized state: while a sync
+    /// round is running such a request gets `SA_AIS_ERR_TRY_AGAIN`
+    /// (openais's flow-control REQUIRED).
+    fn request_needs_sync(&self, _id: u16) -> bool {
+        true
+    }
+
+    /// A client connection to this service was set up.
+    fn lib_init(&mut self, _ctx: &mut Ctx<'_>, _conn: ConnId) {}
+
+    /// A client connection went away: drop everything it held.
+    fn lib_exit(&mut self, _ctx: &mut Ctx<'_>, _conn: ConnId) {}
+
+    /// A library request. The engine answers through `ctx` (now, or when
+    /// its multicast is delivered).
+    ///
+    /// # Errors
+    /// An error is answered to the client as a response with that error and
+    /// an empty body, so an engine returns `Err` only before it answered.
+    fn lib_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        conn: ConnId,
+        id: u16,
+        body: Bytes,
+    ) -> Result<(), AisError>;
+
+    /// A message of this service delivered by the ring, in total order.
+    /// `body` came from a peer: decode it as hostile input.
+    fn exec_deliver(&mut self, ctx: &mut Ctx<'_>, from: NodeId, id: u16, body: Bytes);
+
+    /// A transitional or regular configuration change.
+    fn confchg(&mut self, _ctx: &mut Ctx<'_>, _change: &ConfigChange) {}
+
+    /// Whether this engine takes part in the barrier sync.
+    fn has_sync(&self) -> bool {
+        false
+    }
+
+    /// Its sync step begins (every member of the configuration reached the
+    /// barrier before it).
+    fn sync_init(&mut self, _ctx: &mut Ctx<'_>) {}
+
+    /// Send what this step must send.
+    fn sync_process(&mut self, _ctx: &mut Ctx<'_>) -> SyncStep {
+        SyncStep::Done
+    }
+
+    /// Every member finished this step: switch to the synchronized state.
+    fn sync_activate(&mut self, _ctx: &mut Ctx<'_>) {}
+
+    /// A new configuration arrived mid-step: throw the step away.
+    fn sync_abort(&mut self, _ctx: &mut Ctx<'_>) {}
+
+    /// When [`Engine::handle_timeout`] must run next, if ever.
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    /// The time from `poll_timeout` has come (spurious calls do nothing).
+    fn handle_timeout(&mut self, _ctx: &mut Ctx<'_>) {}
+
+    /// A human-readable dump of the engine's state.
+    fn dump(&self) -> String;
+}
+
+/// Where an engine's multicasts go: the ring. The node implements it over
+/// its Totem instance; tests implement it over a vector.
+pub trait RingTx {
+    /// Queues `payload` for total-order multicast.
+    ///
+    /// # Errors
+    /// As [`totem::Totem::handle_mcast`]; nothing is queued then.
+    fn mcast(&mut self, payload: Bytes, guarantee: Guarantee) -> Result<(), McastError>;
+}
+
+/// A frame for a client connection, built by an engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientOutput {
+    /// The answer to a request.
+    Response {
+        conn: ConnId,
+        service: ServiceId,
+        id: u16,
+        result: Result<(), AisError>,
+        body: Bytes,
+    },
+    /// A callback for the client's dispatch.
+    Callback {
+        conn: ConnId,
+        service: ServiceId,
+        id: u16,
+        body: Bytes,
+    },
+}
+
+impl ClientOutput {
+    /// The connection it goes to.
+    pub fn conn(&self) -> ConnId {
+        match self {
+            ClientOutput::Response { conn, .. } | ClientOutput::Callback { conn, .. } => *conn,
+        }
+    }
+}
+
+/// What the node knows about the ring, as engines see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingView {
+    /// This node.
+    pub local: NodeId,
+    /// The current regular configuration.
+    pub ring_id: RingId,
+    /// Its members, ascending.
+    pub members: Vec<NodeId>,
+    /// Whether the barrier sync of the current configuration finished.
+    pub synced: bool,
+}
+
+/// The context an engine acts through during one call.
+pub struct Ctx<'a> {
+    /// The current time.
+    pub now: Instant,
+    /// The ring as this node sees it.
+    pub ring: &'a RingView,
+    service: ServiceId,
+    tx: &'a mut dyn RingTx,
+    out: &'a mut Vec<ClientOutput>,
+}
+
+impl std::fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("now", &self.now)
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for `service`'s engine.
+    pub fn new(
+        now: Instant,
+        ring: &'a RingView,
+        service: ServiceId,
+        tx: &'a mut dyn RingTx,
+        out: &'a mut Vec<ClientOutput>,
+    ) -> Ctx<'a> {
+        Ctx {
+            now,
+            ring,
+            service,
+            tx,
+            out,
+        }
+    }
+
+    /// This node's id.
+    pub fn local(&self) -> NodeId {
+        self.ring.local
+    }
+
+    /// Multicasts executive message `id` of this engine's service.
+    ///
+    /// # Errors
+    /// `SA_AIS_ERR_TRY_AGAIN` when the ring's queue is full,
+    /// `SA_AIS_ERR_TOO_BIG` when the message exceeds the ring's limit.
+    pub fn mcast(&mut self, id: u16, body: &[u8], guarantee: Guarantee) -> Result<(), AisError> {
+        let payload = ExecHeader {
+            service: self.service.into(),
+            id,
+        }
+        .encode_with(body);
+        self.tx.mcast(payload, guarantee).map_err(|e| match e {
+            McastError::QueueFull => AisError::TryAgain,
+            McastError::TooBig(_) | McastError::Empty => AisError::TooBig,
+        })
+    }
+
+    /// Answers request `id` of `conn`.
+    pub fn respond(&mut self, conn: ConnId, id: u16, result: Result<(), AisError>, body: Bytes) {
+        self.out.push(ClientOutput::Response {
+            conn,
+            service: self.service,
+            id,
+            result,
+            body,
+        });
+    }
+
+    /// Queues callback `id` for `conn`.
+    pub fn callback(&mut self, conn: ConnId, id: u16, body: Bytes) {
+        self.out.push(ClientOutput::Callback {
+            conn,
+            service: self.service,
+            id,
+            body,
+        });
+    }
+}
+
+/// The header of every message services put on the ring: which service
+/// and which of its executive messages (openais's `(service << 16) | fn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecHeader {
+    /// The service id, or [`crate::barrier::SYNC_SERVICE`] for barrier
+    /// messages.
+    pub service: u16,
+    /// The message id within the service.
+    pub id: u16,
+}
+
+impl ExecHeader {
+    /// Bytes of the header on the ring.
+    pub const LEN: usize = 4;
+
+    /// Prepends the header to `body`.
+    pub fn encode_with(self, body: &[u8]) -> Bytes {
+        let mut b = BytesMut::with_capacity(Self::LEN + body.len());
+        b.put_u16_le(self.service);
+        b.put_u16_le(self.id);
+        b.put_slice(body);
+        b.freeze()
+    }
+
+    /// Splits a delivered payload into its header and body. `None` when the
+    /// payload is too short to hold a header; the service id is not checked
+    /// here (an unknown service is the caller's to count and drop).
+    pub fn decode(payload: &Bytes) -> Option<(u16, u16, Bytes)> {
+        let head = payload.get(..Self::LEN)?;
+        let service = u16::from_le_bytes([head[0], head[1]]);
+        let id = u16::from_le_bytes([head[2], head[3]]);
+        Some((service, id, payload.slice(Self::LEN..)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_header_round_trip_and_short_payload() {
+        let p = ExecHeader { service: 1, id: 7 }.encode_with(b"abc");
+        let (s, id, body) = ExecHeader::decode(&p).unwrap();
+        assert_eq!((s, id, &body[..]), (1, 7, &b"abc"[..]));
+        assert_eq!(
+            ExecHeader::decode(&Bytes::from_static(b"\x01\x00\x02")),
+            None
+        );
+    }
+}
