@@ -8,6 +8,15 @@
 //! consensus timeout fails the nodes that did not agree in time. A join that
 //! names us as failed makes us fail its sender (its links to us are broken).
 //!
+//! Deviation: stale joins. The paper's rounds assume a join reaches its
+//! receivers while its round lasts. A join delayed past the round, or queued
+//! while the receiver was paused, arrives in a later round with a fail set
+//! that no longer holds; through the rule above and the union of fail sets
+//! one such join makes every node fail every other, round after round. So
+//! each join is stamped with its sender's epoch (the larger of its ring seq
+//! and `max_ring_seq`), and a join older than a packet already received
+//! from the same sender is dropped ([`Reachability::join_is_current`]).
+//!
 //! Deliberate deviation: reachability. Corosync's users suffer endless
 //! reformations when a link works one way only: the deaf node fails the
 //! other, the other fails it back, a third fails both, and merge detection
@@ -38,6 +47,8 @@ struct Peer {
     streak_start: Option<Instant>,
     /// Its last announcement, and when it arrived.
     hello: Option<(Instant, Hello)>,
+    /// The highest ring seq its packets showed it had seen (its epoch).
+    epoch: u64,
 }
 
 /// Who hears whom, as far as this node knows.
@@ -95,6 +106,44 @@ impl Reachability {
             }
             p.last_heard = Some(now);
         }
+    }
+
+    /// `node` sent a packet showing that its highest ring seq was at least
+    /// `epoch` (see [`crate::srp`]: a join's epoch is the larger of its ring
+    /// seq and its `max_ring_seq`; any other packet's is its ring seq).
+    pub(crate) fn note_epoch(&mut self, node: NodeId, epoch: u64) {
+        if node == self.me {
+            return;
+        }
+        if let Some(p) = self.peer_mut(node) {
+            p.epoch = p.epoch.max(epoch);
+        }
+    }
+
+    /// Whether a join of `node` with `epoch` belongs to its current round;
+    /// notes the epoch if so. False if `node` sent a packet of a higher
+    /// epoch before: this join was sent before that (a ring formed or
+    /// proposed since), and is left over from an earlier round, delayed or
+    /// queued while we were paused; acting on its sets (worse: on its fail
+    /// set naming us) would tear apart the round in progress.
+    ///
+    /// Sound because a node's highest ring seq never goes down while it
+    /// runs, and it persists it (`RingSeqHigh`) to start above it after a
+    /// restart. A driver that does not persist it only delays the
+    /// restarted node: our own next join (whose `max_ring_seq` is at least
+    /// every epoch we noted) lifts its seq past the mark.
+    pub(crate) fn join_is_current(&mut self, node: NodeId, epoch: u64) -> bool {
+        if node == self.me {
+            return true;
+        }
+        let Some(p) = self.peer_mut(node) else {
+            return true;
+        };
+        if epoch < p.epoch {
+            return false;
+        }
+        p.epoch = epoch;
+        true
     }
 
     /// `node` announced itself.

@@ -23,7 +23,10 @@
 //! instead of several that then merge; on token loss, members not heard
 //! from within the token timeout are failed at once instead of after the
 //! consensus timeout, which is what makes failure detection take about one
-//! token timeout.
+//! token timeout; a join older than its sender's epoch (the highest ring
+//! seq its packets showed) is left over from an earlier round and dropped
+//! ([`crate::membership`]), where the paper assumes joins of a finished
+//! round no longer arrive.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
@@ -168,6 +171,9 @@ pub struct Stats {
     pub dropped_frames: u64,
     /// Messages refused because they were too far ahead of our aru.
     pub dropped_too_far_ahead: u64,
+    /// Joins dropped as left over from an earlier membership round: their
+    /// sender had shown a higher ring seq before (see `membership`).
+    pub dropped_stale: u64,
 }
 
 /// How many windows' worth of messages may be outstanding (sent but not yet
@@ -525,9 +531,13 @@ impl Totem {
             .set(Timer::Hello, now + self.cfg.get().merge_timeout);
     }
 
+    /// Raises the highest ring seq seen, and has the driver persist it: a
+    /// restarted node must start above every seq it showed others (its
+    /// joins carry it, see `Reachability::join_is_current`).
     fn note_ring_seq(&mut self, seq: u64) {
         if seq > self.max_ring_seq {
             self.max_ring_seq = seq;
+            self.events.push_back(Event::RingSeqHigh(seq));
         }
     }
 
@@ -536,13 +546,31 @@ impl Totem {
     fn on_packet(&mut self, now: Instant, p: Packet) {
         if p.sender != self.me {
             self.reach.heard(now, p.sender);
+            if !matches!(p.body, Body::Join(_)) {
+                // The sender has seen this ring's seq (it proposed, formed,
+                // circulates or installed the ring): its later joins carry
+                // at least this much. Joins are judged in their own arm.
+                self.note_ring_seq(p.ring_id.seq);
+                self.reach.note_epoch(p.sender, p.ring_id.seq);
+            }
         }
         match p.body {
             Body::Mcast(m) => self.on_mcast(p.ring_id, m),
             Body::Token(t) => self.on_token(now, p.ring_id, t),
             Body::Join(j) => {
-                self.note_ring_seq(j.max_ring_seq.max(p.ring_id.seq));
-                self.on_join(now, p.sender, &j);
+                let epoch = j.max_ring_seq.max(p.ring_id.seq);
+                self.note_ring_seq(epoch);
+                if self.reach.join_is_current(p.sender, epoch) {
+                    self.on_join(now, p.sender, &j);
+                } else {
+                    log::debug!(
+                        "node {}: stale join of node {} from {:?} ignored",
+                        self.me,
+                        p.sender,
+                        p.ring_id
+                    );
+                    self.stats.dropped_stale += 1;
+                }
             }
             Body::Commit(ct) => {
                 self.note_ring_seq(p.ring_id.seq);
@@ -1119,6 +1147,12 @@ impl Totem {
             return;
         };
         let j = gp.gather.join_message(self.max_ring_seq);
+        log::debug!(
+            "node {} sends join proc {:?} fail {:?}",
+            self.me,
+            j.proc_set,
+            j.fail_set
+        );
         let p = self.packet(self.ring.id(), Body::Join(j));
         self.send(Destination::All, p);
         self.timers
@@ -1148,8 +1182,7 @@ impl Totem {
         }
         gp.gather.commit_sent = true;
         let seq = (self.max_ring_seq / 4 + 1) * 4;
-        self.max_ring_seq = seq;
-        self.events.push_back(Event::RingSeqHigh(seq));
+        self.note_ring_seq(seq);
         let ring_id = RingId { seq, rep: self.me };
         let ct = CommitToken {
             token_seq: 0,
@@ -1373,7 +1406,7 @@ impl Totem {
             left: Vec::new(),
             joined,
         }));
-        self.events.push_back(Event::RingSeqHigh(new_id.seq));
+        // Persisted already: we saw the commit token of this ring.
         self.note_ring_seq(new_id.seq);
         let mut log = rec.new_log;
         log.skip_delivery_to(install_seq);

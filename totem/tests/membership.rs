@@ -214,3 +214,46 @@ fn messages_sent_during_a_membership_change_are_delivered_once_everywhere() {
     assert_eq!(d1.len(), 40, "{d1:?}");
     assert_eq!(net.delivered(n(2)), d1);
 }
+
+#[test]
+fn a_join_left_over_from_an_earlier_round_does_not_tear_down_the_ring() {
+    use bytes::Bytes;
+    use totem::wire::{Body, Join, Packet};
+    use totem::RingId;
+
+    let mut net = Net::new(3, 1000);
+    net.run_for(Duration::from_millis(300));
+    assert!(net.one_ring());
+    let ring = net.nodes[&n(1)].ring_id();
+    // What node 2 could have sent in Gather before this ring formed (say,
+    // when it could not hear node 1): its start-up ring, node 1 failed.
+    let join = |ring_seq: u64, max_ring_seq: u64| -> Bytes {
+        Packet {
+            sender: n(2),
+            ring_id: RingId {
+                seq: ring_seq,
+                rep: n(2),
+            },
+            body: Body::Join(Join {
+                max_ring_seq,
+                proc_set: vec![n(1), n(2), n(3)],
+                fail_set: vec![n(1)],
+            }),
+        }
+        .encode()
+    };
+    let now = net.now;
+    let t1 = net.nodes.get_mut(&n(1)).expect("up");
+    t1.handle_packet(now, join(1, ring.seq - 4));
+    assert_eq!(
+        t1.state(),
+        RingState::Operational,
+        "a stale join is dropped"
+    );
+    assert_eq!(t1.stats().dropped_stale, 1);
+    // The same join as node 2 would send it now (after its ring formed)
+    // is a member asking for a new round.
+    t1.handle_packet(now, join(ring.seq, ring.seq));
+    assert_eq!(t1.state(), RingState::Gather);
+    assert_eq!(t1.stats().dropped_stale, 1);
+}
