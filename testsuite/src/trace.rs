@@ -3,7 +3,13 @@
 //! Off by default (then it costs one branch per event). A replayed seed
 //! prints it to stdout; tests collect it in a buffer to prove that a seed
 //! replays byte for byte.
+//!
+//! The protocol's own `log` records can join the trace: install
+//! [`capture_protocol_log`] once (the `sim` binary does for `--seed` and
+//! `--trace`), and the simulator moves what each node logged into the trace
+//! after every input it hands that node ([`take_protocol_log`]).
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io::{BufWriter, Stdout, Write};
 
@@ -81,6 +87,59 @@ impl Trace {
             Sink::Off => None,
         }
     }
+}
+
+thread_local! {
+    /// Whether the run on this thread traces (only then are records kept).
+    static CAPTURING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Log records of the protocol, captured on this thread since the last
+    /// [`take_protocol_log`]. Bounded by that call after every node input.
+    static CAPTURED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The `log` backend that keeps records for the trace.
+#[derive(Debug)]
+struct CaptureLogger;
+
+impl log::Log for CaptureLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Debug
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) && CAPTURING.with(std::cell::Cell::get) {
+            let line = format!("log {} {}", record.level(), record.args());
+            CAPTURED.with(|c| c.borrow_mut().push(line));
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: CaptureLogger = CaptureLogger;
+
+/// Routes the protocol's `log` records (debug and above) into the traces
+/// of the runs on the calling threads. Call once per process; a second call
+/// (or another logger already installed) changes nothing. Costs a little
+/// per record, so swarms without a trace leave it off.
+pub fn capture_protocol_log() {
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Debug);
+    }
+}
+
+/// Whether records logged on this thread are kept for the trace (the
+/// simulator turns it on for a run with a trace, off after).
+pub fn set_protocol_log_capture(on: bool) {
+    CAPTURING.with(|c| c.set(on));
+    if !on {
+        CAPTURED.with(|c| c.borrow_mut().clear());
+    }
+}
+
+/// The records captured on this thread since the last call, oldest first.
+pub fn take_protocol_log() -> Vec<String> {
+    CAPTURED.with(|c| std::mem::take(&mut *c.borrow_mut()))
 }
 
 /// Traces a line if tracing is on, without formatting anything otherwise.

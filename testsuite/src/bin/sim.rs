@@ -92,6 +92,9 @@ fn main() -> ExitCode {
         nodes: args.nodes,
         seconds: args.seconds,
     };
+    if args.seed.is_some() || args.trace || args.trace_packets {
+        testsuite::trace::capture_protocol_log();
+    }
     let started = std::time::Instant::now();
     let (passed, failed, steps) = if let Some(seed) = args.seed {
         let trace = if args.quiet {
