@@ -34,9 +34,11 @@ test-unit:
 
 test-sim:
 	$(CARGO) run --release -p testsuite --bin sim -- --seeds $(SEEDS) --jobs $(JOBS)
+	$(CARGO) run --release -p testsuite --bin syncsim -- --seeds $(SEEDS) --jobs $(JOBS)
 
 soak:
 	$(CARGO) run --release -p testsuite --bin sim -- --seeds $(SOAK_SEEDS) --first 1000000 --jobs $(JOBS)
+	$(CARGO) run --release -p testsuite --bin syncsim -- --seeds $(SOAK_SEEDS) --first 1000000 --jobs $(JOBS)
 
 fmt:
 	$(CARGO) fmt --all
