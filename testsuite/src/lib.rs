@@ -14,6 +14,7 @@ pub mod checker;
 pub mod cluster;
 pub mod faults;
 pub mod network;
+pub mod nodesim;
 pub mod scenarios;
 pub mod swarm;
 pub mod trace;
