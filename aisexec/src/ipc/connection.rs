@@ -1,0 +1,238 @@
+//! One client connection: its socket, its input framing and its bounded
+//! output queue.
+//!
+//! Input: bytes are read from the socket only when the [`FrameReader`]
+//! holds no complete frame, in chunks of at most [`READ_CHUNK_BYTES`], so a
+//! connection buffers at most one maximum frame plus one chunk however fast
+//! its client writes; the rest waits in the kernel's socket buffer, which
+//! blocks the client (back-pressure).
+//!
+//! Output: whole frames queue in order, bounded in bytes and in frames;
+//! writes resume where a partial write stopped, and the socket is
+//! registered for WRITABLE only while something is queued.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read};
+use std::os::fd::AsRawFd;
+
+use bytes::{Buf, Bytes};
+use mio::net::UnixStream;
+use mio::{Interest, Registry, Token};
+use nix::sys::socket::{sendmsg, MsgFlags, UnixAddr};
+use proto::{Frame, FrameError, FrameReader};
+
+use super::auth::Creds;
+
+/// Bytes read from a socket at a time.
+pub(crate) const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Frames handed to one `sendmsg` at most.
+const MAX_IOVECS: usize = 64;
+
+/// What reading a connection gave.
+#[derive(Debug)]
+pub(crate) enum Input {
+    /// A complete frame.
+    Frame(Frame),
+    /// Nothing more for now: the socket would block and no complete frame
+    /// is buffered.
+    Idle,
+    /// The peer closed its end; `mid_frame` if it stopped inside a frame.
+    Eof { mid_frame: bool },
+    /// The peer sent a bad frame header: the stream's framing is lost.
+    Garbage(FrameError),
+    /// Reading failed.
+    Failed(io::Error),
+}
+
+/// Output queue limits.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QueueLimits {
+    pub(crate) max_bytes: usize,
+    pub(crate) max_frames: usize,
+}
+
+/// Why a frame was not queued; nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Full {
+    pub(crate) queued_bytes: usize,
+    pub(crate) queued_frames: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct Connection {
+    stream: UnixStream,
+    token: Token,
+    pub(crate) creds: Creds,
+    reader: FrameReader,
+    /// The socket may hold bytes not read yet (set by readiness events,
+    /// cleared when a read would block).
+    pub(crate) readable: bool,
+    /// The connection is in the server's ready list.
+    pub(crate) in_ready: bool,
+    /// The round `round_frames` counts for.
+    pub(crate) round: u64,
+    /// Frames delivered in round `round`.
+    pub(crate) round_frames: usize,
+    /// Close once the output queue is empty; read nothing more.
+    pub(crate) closing: bool,
+    out: VecDeque<Bytes>,
+    out_bytes: usize,
+    /// WRITABLE is in the registered interest.
+    writable_interest: bool,
+}
+
+impl Connection {
+    /// Registers `stream` for READABLE under `token`.
+    pub(crate) fn register(
+        registry: &Registry,
+        mut stream: UnixStream,
+        token: Token,
+        creds: Creds,
+    ) -> io::Result<Connection> {
+        registry.register(&mut stream, token, Interest::READABLE)?;
+        Ok(Connection {
+            stream,
+            token,
+            creds,
+            reader: FrameReader::new(),
+            // Bytes may have arrived before registration.
+            readable: true,
+            in_ready: false,
+            round: 0,
+            round_frames: 0,
+            closing: false,
+            out: VecDeque::new(),
+            out_bytes: 0,
+            writable_interest: false,
+        })
+    }
+
+    /// Deregisters the socket (it closes when dropped).
+    pub(crate) fn deregister(&mut self, registry: &Registry) {
+        // Closing the fd removes it from epoll anyway; an error here changes
+        // nothing.
+        let _ = registry.deregister(&mut self.stream);
+    }
+
+    /// The next complete frame, reading from the socket only if none is
+    /// buffered.
+    pub(crate) fn next_input(&mut self, scratch: &mut [u8]) -> Input {
+        loop {
+            match self.reader.next_frame() {
+                Ok(Some(frame)) => return Input::Frame(frame),
+                Ok(None) => {}
+                Err(error) => return Input::Garbage(error),
+            }
+            if !self.readable {
+                return Input::Idle;
+            }
+            match self.stream.read(scratch) {
+                Ok(0) => {
+                    return Input::Eof {
+                        mid_frame: self.reader.is_mid_frame(),
+                    }
+                }
+                Ok(n) => self.reader.feed(&scratch[..n]),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return Input::Idle;
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Input::Failed(error),
+            }
+        }
+    }
+
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.out_bytes
+    }
+
+    pub(crate) fn queued_frames(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Queues `frame` and writes what the socket takes now. `Ok(Err(Full))`
+    /// if the frame does not fit the limits (nothing queued); `Err` if the
+    /// socket failed (the connection is dead).
+    pub(crate) fn send(
+        &mut self,
+        registry: &Registry,
+        frame: Bytes,
+        limits: QueueLimits,
+    ) -> io::Result<Result<(), Full>> {
+        if self.out.len() >= limits.max_frames
+            || self.out_bytes.saturating_add(frame.len()) > limits.max_bytes
+        {
+            return Ok(Err(Full {
+                queued_bytes: self.out_bytes,
+                queued_frames: self.out.len(),
+            }));
+        }
+        self.out_bytes += frame.len();
+        self.out.push_back(frame);
+        if !self.writable_interest {
+            // Nothing was pending, so no WRITABLE event is coming: write now.
+            self.flush(registry)?;
+        }
+        Ok(Ok(()))
+    }
+
+    /// Writes queued frames until the socket would block or the queue is
+    /// empty, and keeps WRITABLE registered exactly while frames remain.
+    pub(crate) fn flush(&mut self, registry: &Registry) -> io::Result<()> {
+        while !self.out.is_empty() {
+            let iov: Vec<IoSlice<'_>> = self
+                .out
+                .iter()
+                .take(MAX_IOVECS)
+                .map(|frame| IoSlice::new(frame))
+                .collect();
+            // MSG_NOSIGNAL: a vanished peer is an EPIPE error here, never a
+            // SIGPIPE that kills the executive.
+            let sent = sendmsg::<UnixAddr>(
+                self.stream.as_raw_fd(),
+                &iov,
+                &[],
+                MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+                None,
+            );
+            match sent {
+                Ok(n) => self.consume(n),
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(errno) => return Err(errno.into()),
+            }
+        }
+        let want = !self.out.is_empty();
+        if want != self.writable_interest {
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            registry.reregister(&mut self.stream, self.token, interest)?;
+            self.writable_interest = want;
+        }
+        Ok(())
+    }
+
+    /// Drops `n` written bytes from the front of the queue.
+    fn consume(&mut self, mut n: usize) {
+        // sendmsg never reports more than the iovecs held, which are queued
+        // bytes, so this cannot underflow.
+        self.out_bytes -= n;
+        while n > 0 {
+            let Some(front) = self.out.front_mut() else {
+                break;
+            };
+            if n >= front.len() {
+                n -= front.len();
+                self.out.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+    }
+}
