@@ -9,7 +9,9 @@
 //! - [`error`]: [`AisError`], the SA Forum `SaAisErrorT` values;
 //! - [`service`]: [`ServiceId`], which engine a connection talks to;
 //! - [`setup`]: the first exchange on a connection ([`Hello`] and its reply);
-//! - [`status`]: the status service's messages (ring status, counters).
+//! - [`status`]: the status service's messages (ring status, counters);
+//! - [`clm`], [`evs`]: the CLM and EVS services' requests, responses and
+//!   callbacks.
 //!
 //! # A connection's life
 //! 1. The client connects to the executive's socket. The executive checks
@@ -27,8 +29,10 @@
 //! panics, never allocates by a length it has not checked against the bytes
 //! actually present.
 
+pub mod clm;
 pub mod codec;
 pub mod error;
+pub mod evs;
 pub mod frame;
 pub mod service;
 pub mod setup;
