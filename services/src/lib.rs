@@ -5,7 +5,8 @@
 //! - [`barrier`]: the barrier sync after each configuration change;
 //! - [`table`]: the [`ServiceTable`] that holds the engines in handler-list
 //!   order and routes deliveries, configuration changes and client
-//!   requests to them.
+//!   requests to them;
+//! - [`clm`], [`evs`]: the CLM and EVS engines.
 //!
 //! # Driving a table
 //! The node feeds it Totem's events in the order Totem produced them
@@ -16,8 +17,22 @@
 //! [`ServiceTable::poll_event`] (sync progress). `now` never goes back.
 
 pub mod barrier;
+pub mod clm;
 pub mod engine;
+pub mod evs;
 pub mod table;
 
 pub use engine::{ClientOutput, ConnId, Ctx, Engine, ExecHeader, RingTx, RingView, SyncStep};
 pub use table::{ServiceTable, SyncEvent, TableError, TableStats};
+
+/// The engines of a standard executive, in handler-list order (CLM, EVS;
+/// CKPT and BACKUP join them as they land), minus those in `disabled`.
+pub fn standard_engines(
+    local: clm::LocalNode,
+    disabled: &[proto::ServiceId],
+) -> Vec<Box<dyn Engine>> {
+    let all: Vec<Box<dyn Engine>> = vec![Box::new(clm::Clm::new(local)), Box::new(evs::Evs::new())];
+    all.into_iter()
+        .filter(|e| !disabled.contains(&e.service()))
+        .collect()
+}

@@ -1,0 +1,226 @@
+//! EVS: openais's process groups (`evs.h`).
+//!
+//! Groups belong to connections. A multicast carries its group list through
+//! the ring; at delivery every node hands the message once to each of its
+//! connections that joined at least one of those groups (the sender's
+//! included), in the ring's total order. Every configuration change,
+//! transitional and regular, is forwarded to every connection, and a new
+//! connection first gets the last one, as openais did. EVS has no sync
+//! state: a group lives in its members' connections only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use proto::evs::{
+    ConfChg, Deliver, EvsGuarantee, Group, Groups, McastGroups, McastJoined, Membership,
+    CB_CONFCHG, CB_DELIVER, GROUP_KEY_BYTES, JOIN, LEAVE, MAX_GROUPS_PER_CONN, MAX_MSG_BYTES,
+    MCAST_GROUPS, MCAST_JOINED, MEMBERSHIP_GET,
+};
+use proto::{AisError, Decoder, Encoder, ServiceId, Version};
+use totem::{ConfigChange, Guarantee, NodeId};
+
+use crate::engine::{ConnId, Ctx, Engine};
+
+/// Executive message: a multicast with its groups.
+const EXEC_MCAST: u16 = 0;
+
+/// The EVS engine.
+#[derive(Debug, Default)]
+pub struct Evs {
+    /// Groups joined, per connection.
+    conns: BTreeMap<ConnId, BTreeSet<Group>>,
+    /// The last configuration change seen (for new connections and
+    /// `evs_membership_get`).
+    last: Option<ConfChg>,
+    /// Multicasts delivered, for the dump.
+    delivered: u64,
+}
+
+fn ids(v: &[NodeId]) -> Vec<u32> {
+    v.iter().map(|n| n.get()).collect()
+}
+
+fn guarantee(g: EvsGuarantee) -> Guarantee {
+    match g {
+        EvsGuarantee::Safe => Guarantee::Safe,
+        EvsGuarantee::Unordered | EvsGuarantee::Fifo | EvsGuarantee::Agreed => Guarantee::Agreed,
+    }
+}
+
+/// The ring message: group count, groups, then the message bytes.
+fn encode_exec(groups: &[Group], msg: &[u8]) -> Bytes {
+    let mut enc = Encoder::new();
+    enc.put_count(groups.len());
+    for g in groups {
+        enc.put_bytes(&g.0);
+    }
+    enc.put_bytes(msg);
+    enc.finish()
+}
+
+fn decode_exec(body: &Bytes) -> Option<(BTreeSet<Group>, Bytes)> {
+    let mut dec = Decoder::new(body);
+    let n = dec
+        .get_count("groups", MAX_GROUPS_PER_CONN, GROUP_KEY_BYTES)
+        .ok()?;
+    let mut groups = BTreeSet::new();
+    for _ in 0..n {
+        let mut g = [0; GROUP_KEY_BYTES];
+        g.copy_from_slice(dec.get_bytes(GROUP_KEY_BYTES).ok()?);
+        groups.insert(Group(g));
+    }
+    let at = body.len() - dec.remaining();
+    Some((groups, body.slice(at..)))
+}
+
+impl Evs {
+    /// An EVS engine with no connections.
+    pub fn new() -> Evs {
+        Evs::default()
+    }
+
+    fn mcast(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        conn: ConnId,
+        id: u16,
+        groups: &[Group],
+        msg: &[u8],
+        g: EvsGuarantee,
+    ) -> Result<(), AisError> {
+        if msg.len() > MAX_MSG_BYTES {
+            return Err(AisError::TooBig);
+        }
+        ctx.mcast(EXEC_MCAST, &encode_exec(groups, msg), guarantee(g))?;
+        ctx.respond(conn, id, Ok(()), Bytes::new());
+        Ok(())
+    }
+}
+
+impl Engine for Evs {
+    fn service(&self) -> ServiceId {
+        ServiceId::Evs
+    }
+
+    fn name(&self) -> &'static str {
+        "EVS extended virtual synchrony groups"
+    }
+
+    fn version(&self) -> Version {
+        proto::evs::VERSION
+    }
+
+    /// Multicasts wait for sync (openais: flow control REQUIRED); joins,
+    /// leaves and membership queries do not.
+    fn request_needs_sync(&self, id: u16) -> bool {
+        matches!(id, MCAST_JOINED | MCAST_GROUPS)
+    }
+
+    fn lib_init(&mut self, ctx: &mut Ctx<'_>, conn: ConnId) {
+        self.conns.insert(conn, BTreeSet::new());
+        if let Some(c) = &self.last {
+            ctx.callback(conn, CB_CONFCHG, c.encode());
+        }
+    }
+
+    fn lib_exit(&mut self, _ctx: &mut Ctx<'_>, conn: ConnId) {
+        self.conns.remove(&conn);
+    }
+
+    fn lib_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        conn: ConnId,
+        id: u16,
+        body: Bytes,
+    ) -> Result<(), AisError> {
+        let joined = self.conns.get(&conn).ok_or(AisError::BadHandle)?;
+        match id {
+            JOIN => {
+                let req = Groups::decode(&body).map_err(|_| AisError::InvalidParam)?;
+                let new: BTreeSet<Group> = req.groups.into_iter().collect();
+                if joined.union(&new).count() > MAX_GROUPS_PER_CONN {
+                    return Err(AisError::NoResources);
+                }
+                self.conns.entry(conn).or_default().extend(new);
+                ctx.respond(conn, id, Ok(()), Bytes::new());
+                Ok(())
+            }
+            LEAVE => {
+                let req = Groups::decode(&body).map_err(|_| AisError::InvalidParam)?;
+                if req.groups.iter().any(|g| !joined.contains(g)) {
+                    return Err(AisError::NotExist);
+                }
+                let set = self.conns.entry(conn).or_default();
+                for g in &req.groups {
+                    set.remove(g);
+                }
+                ctx.respond(conn, id, Ok(()), Bytes::new());
+                Ok(())
+            }
+            MCAST_JOINED => {
+                let req = McastJoined::decode(&body).map_err(|_| AisError::InvalidParam)?;
+                let groups: Vec<Group> = joined.iter().copied().collect();
+                self.mcast(ctx, conn, id, &groups, &req.msg, req.guarantee)
+            }
+            MCAST_GROUPS => {
+                let req = McastGroups::decode(&body).map_err(|_| AisError::InvalidParam)?;
+                self.mcast(ctx, conn, id, &req.groups, &req.msg, req.guarantee)
+            }
+            MEMBERSHIP_GET => {
+                let m = Membership {
+                    local: ctx.local().get(),
+                    members: self
+                        .last
+                        .as_ref()
+                        .map(|c| c.members.clone())
+                        .unwrap_or_default(),
+                };
+                ctx.respond(conn, id, Ok(()), m.encode());
+                Ok(())
+            }
+            _ => Err(AisError::NotSupported),
+        }
+    }
+
+    fn exec_deliver(&mut self, ctx: &mut Ctx<'_>, from: NodeId, id: u16, body: Bytes) {
+        if id != EXEC_MCAST {
+            return;
+        }
+        let Some((groups, msg)) = decode_exec(&body) else {
+            return;
+        };
+        self.delivered += 1;
+        let cb = Deliver {
+            node_id: from.get(),
+            msg,
+        }
+        .encode();
+        for (&conn, joined) in &self.conns {
+            if !joined.is_disjoint(&groups) {
+                ctx.callback(conn, CB_DELIVER, cb.clone());
+            }
+        }
+    }
+
+    fn confchg(&mut self, ctx: &mut Ctx<'_>, change: &ConfigChange) {
+        let c = ConfChg {
+            members: ids(&change.members),
+            left: ids(&change.left),
+            joined: ids(&change.joined),
+        };
+        let body = c.encode();
+        for &conn in self.conns.keys() {
+            ctx.callback(conn, CB_CONFCHG, body.clone());
+        }
+        self.last = Some(c);
+    }
+
+    fn dump(&self) -> String {
+        format!(
+            "{} connections, {} delivered",
+            self.conns.len(),
+            self.delivered
+        )
+    }
+}
