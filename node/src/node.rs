@@ -189,6 +189,13 @@ impl Node {
         }
     }
 
+    /// Leaves the ring cleanly (SIGTERM): the other nodes reform at once.
+    /// Afterwards the node takes no more input; the driver sends what
+    /// [`Node::poll_transmit`] returns and exits.
+    pub fn leave(&mut self, now: Instant) {
+        self.totem.leave(now);
+    }
+
     /// A client connection went away (or the driver closed it).
     pub fn client_closed(&mut self, now: Instant, conn: ConnId) {
         if let Some(c) = self.clients.remove(conn) {

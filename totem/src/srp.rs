@@ -180,6 +180,9 @@ pub struct Stats {
 /// received by every member). Bounds every receive log.
 const OUTSTANDING_WINDOWS: u64 = 8;
 
+/// How many copies of its leave announcement a leaving node sends.
+pub const LEAVE_REPEATS: usize = 3;
+
 /// The ring this node has installed (during a membership change: the old
 /// ring whose messages Recovery completes).
 #[derive(Debug)]
@@ -210,6 +213,10 @@ struct Circulation {
     my_last_backlog: u32,
     idle_rotations: u32,
     last_seen_seq: Seq,
+    /// The token's seq when we forwarded it last: every message up to it
+    /// has had a whole rotation to arrive. Only those are requested again
+    /// (the rest may still be in flight).
+    rtr_horizon: Seq,
     stall: ReceiveStall,
 }
 
@@ -227,6 +234,7 @@ impl Circulation {
             my_last_backlog: 0,
             idle_rotations: 0,
             last_seen_seq: Seq::ZERO,
+            rtr_horizon: Seq::ZERO,
             stall: ReceiveStall::default(),
         }
     }
@@ -321,6 +329,8 @@ pub struct Totem {
     ring: Installed,
     max_ring_seq: u64,
     phase: Phase,
+    /// Set by [`Totem::leave`]: the instance takes no more input.
+    left: bool,
 }
 
 impl Totem {
@@ -360,6 +370,7 @@ impl Totem {
                 waited: false,
             }),
             cfg,
+            left: false,
         };
         t.send_hello(now);
         t.enter_gather(now, GatherCause::Join, &[], &[]);
@@ -387,6 +398,9 @@ impl Totem {
     /// A datagram arrived. Malformed, foreign and duplicate datagrams are
     /// dropped and counted in [`Stats`]; nothing a peer sends can panic.
     pub fn handle_packet(&mut self, now: Instant, datagram: Bytes) {
+        if self.left {
+            return;
+        }
         match Packet::decode(&datagram) {
             Ok(p) if p.sender != self.me => self.on_packet(now, p),
             Ok(_) => self.stats.dropped_foreign += 1,
@@ -398,6 +412,9 @@ impl Totem {
     /// The time from [`Totem::poll_timeout`] has come. Fires every expired
     /// timer; an early or spurious call does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.left {
+            return;
+        }
         while let Some(t) = self.timers.pop_expired(now) {
             self.on_timer(now, t);
             self.drain_loopback(now);
@@ -418,6 +435,9 @@ impl Totem {
         payload: Bytes,
         guarantee: Guarantee,
     ) -> Result<(), McastError> {
+        if self.left {
+            return Err(McastError::QueueFull);
+        }
         self.packer.push(payload, guarantee)?;
         if let Phase::Operational(circ) = &mut self.phase {
             if let Some(token) = circ.held.take() {
@@ -427,6 +447,45 @@ impl Totem {
             }
         }
         Ok(())
+    }
+
+    /// Leaves the ring for good (a clean shutdown): tells every node, with
+    /// a join that lists this node as failed, so the members start a new
+    /// membership round at once instead of waiting for the token timeout.
+    /// The join goes out [`LEAVE_REPEATS`] times against loss. Afterwards
+    /// the instance ignores every input and sets no timer; the driver
+    /// sends what [`Totem::poll_transmit`] still returns, then drops it.
+    ///
+    /// Messages this node queued but did not send are lost; those it sent
+    /// are delivered to the survivors by their recovery, as after a crash.
+    pub fn leave(&mut self, _now: Instant) {
+        if self.left {
+            return;
+        }
+        let mut proc_set: Vec<NodeId> = self.ring.members.clone();
+        if !proc_set.contains(&self.me) {
+            proc_set.push(self.me);
+        }
+        proc_set.sort_unstable();
+        proc_set.truncate(MAX_MEMBERS);
+        let join = Join {
+            max_ring_seq: self.max_ring_seq,
+            proc_set,
+            fail_set: vec![self.me],
+        };
+        log::debug!("node {} leaves ring {:?}", self.me, self.ring.id());
+        for _ in 0..LEAVE_REPEATS {
+            let p = self.packet(self.ring.id(), Body::Join(join.clone()));
+            self.send(Destination::All, p);
+        }
+        self.timers = TimerTable::default();
+        self.loopback.clear();
+        self.left = true;
+    }
+
+    /// Whether [`Totem::leave`] was called.
+    pub fn has_left(&self) -> bool {
+        self.left
     }
 
     // ----- public outputs ------------------------------------------------
@@ -786,13 +845,17 @@ impl Totem {
         circ.my_last_sent = sent;
         circ.my_last_backlog = backlog_now;
         t.member_aru[circ.my_index] = log.aru();
+        // Request only what was sent before our previous visit ended: a
+        // message sent since may still be on its way (a token overtakes a
+        // large message), and asking for it would have it sent twice.
         let room = MAX_RTR_ENTRIES.saturating_sub(t.rtr.len());
-        for s in log.missing(t.seq, room) {
+        for s in log.missing(circ.rtr_horizon.min(t.seq), room) {
             if !t.rtr.contains(&s) {
                 t.rtr.push(s);
             }
         }
         t.rtr.sort_unstable();
+        circ.rtr_horizon = t.seq;
         log.set_safe_line(token::min_aru(t));
     }
 

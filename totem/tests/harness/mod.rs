@@ -61,6 +61,16 @@ impl Net {
         self.nodes.remove(&id);
     }
 
+    /// A clean shutdown: the node announces it leaves, its last datagrams
+    /// go out, then it is gone.
+    pub fn leave(&mut self, id: NodeId) {
+        if let Some(t) = self.nodes.get_mut(&id) {
+            t.leave(self.now);
+        }
+        self.drain(id);
+        self.nodes.remove(&id);
+    }
+
     fn drain(&mut self, id: NodeId) {
         let Some(t) = self.nodes.get_mut(&id) else {
             return;
