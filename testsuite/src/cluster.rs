@@ -82,6 +82,9 @@ pub struct RunStats {
     /// Convergences retracted because the ring broke before its probes were
     /// delivered (see the liveness check in the simulator).
     pub convergences_retracted: u64,
+    /// Regular messages retransmitted on request, all nodes and
+    /// incarnations together (`totem::Stats::mcasts_retransmitted`).
+    pub mcasts_retransmitted: u64,
 }
 
 /// The outcome of one run.
@@ -494,9 +497,10 @@ impl Sim<'_> {
 
     fn crash(&mut self, i: usize) {
         let n = &mut self.nodes[i];
-        if n.totem.take().is_none() {
+        let Some(totem) = n.totem.take() else {
             return;
-        }
+        };
+        self.stats.mcasts_retransmitted += totem.stats().mcasts_retransmitted;
         n.paused = false;
         n.pause_queue.clear();
         n.timeout = None;
@@ -918,6 +922,9 @@ impl Sim<'_> {
 
     fn finish(mut self) -> RunReport {
         self.stats.net = self.net.stats().clone();
+        for t in self.nodes.iter().filter_map(|n| n.totem.as_ref()) {
+            self.stats.mcasts_retransmitted += t.stats().mcasts_retransmitted;
+        }
         let facts = RunFacts {
             nodes: self.scenario.nodes,
             end: self.scenario.end,
