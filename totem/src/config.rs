@@ -52,6 +52,11 @@ pub struct TotemConfig {
     /// Bytes of application messages that may wait for the token before
     /// `handle_mcast` refuses with `QueueFull` (8 MiB).
     pub send_queue_bytes: usize,
+    /// Application messages that may wait for the token before
+    /// `handle_mcast` refuses with `QueueFull` (65536): each costs about a
+    /// hundred bytes of bookkeeping beyond its payload, so without this a
+    /// stream of tiny messages could take ~100 x `send_queue_bytes`.
+    pub send_queue_messages: usize,
     /// The lowest ring sequence number this node may use for a new ring.
     /// The driver persists the highest ring seq it saw and passes it here on
     /// restart, so a ring id is never reused with other members.
@@ -117,6 +122,7 @@ impl TotemConfig {
             netmtu_bytes: 1500,
             max_message_bytes: (1 << 20) + 64 * 1024,
             send_queue_bytes: 8 << 20,
+            send_queue_messages: 1 << 16,
             ring_seq_floor: 0,
         }
     }
@@ -155,6 +161,9 @@ impl TotemConfig {
         }
         if self.fail_recv_const == 0 {
             return Err(ConfigError::Zero("fail_recv_const"));
+        }
+        if self.send_queue_messages == 0 {
+            return Err(ConfigError::Zero("send_queue_messages"));
         }
         if self.consensus_timeout * 5 < self.token_timeout * 6 {
             return Err(ConfigError::ConsensusTooShort {
@@ -266,6 +275,9 @@ mod tests {
         let mut c = TotemConfig::new(n1());
         c.join_timeout = Duration::ZERO;
         assert_eq!(c.validate(), Err(ConfigError::Zero("join")));
+        let mut c = TotemConfig::new(n1());
+        c.send_queue_messages = 0;
+        assert_eq!(c.validate(), Err(ConfigError::Zero("send_queue_messages")));
         let c = TotemConfig::new(n1()).with_token_timeout(Duration::from_millis(300));
         assert_eq!(c.consensus_timeout, Duration::from_millis(360));
         assert!(c.validate().is_ok());

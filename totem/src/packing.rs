@@ -80,10 +80,14 @@
 //!
 //! # Bounds
 //!
-//! - The packer holds at most `queue_limit_bytes` of payload; a push over it
-//!   is refused with [`McastError::QueueFull`]. Each queued message (at least
-//!   one byte) also costs one queue entry, so the entry count is at most
-//!   `queue_limit_bytes` too.
+//! - The packer holds at most `queue_limit_bytes` of payload and at most
+//!   `queue_limit_messages` messages; a push over either is refused with
+//!   [`McastError::QueueFull`]. The count matters for tiny messages: each
+//!   queued message costs a queue entry and a buffer of its own, about a
+//!   hundred bytes beyond its payload, so a bound on payload alone would
+//!   let a stream of one-byte messages take ~100 times the memory it
+//!   names. (Without [`Packer::with_queue_limit_messages`] the count limit
+//!   is `queue_limit_bytes`, which payload of at least a byte implies.)
 //! - A frame is never longer than `max_frame_bytes`.
 //! - The unpacker holds at most one partial message per origin (origins are
 //!   ring members, at most `wire::MAX_MEMBERS`), each at most
@@ -119,6 +123,8 @@ pub struct Packer {
     max_message_bytes: usize,
     /// Most payload bytes queued at once.
     queue_limit_bytes: usize,
+    /// Most messages queued at once.
+    queue_limit_messages: usize,
     /// Messages not yet sent whole, oldest first. Only the front one may be
     /// partly sent (`sent_bytes > 0`).
     queue: VecDeque<Queued>,
@@ -270,11 +276,20 @@ impl Packer {
             max_frame_bytes,
             max_message_bytes,
             queue_limit_bytes,
+            queue_limit_messages: queue_limit_bytes,
             queue: VecDeque::new(),
             queued_bytes: 0,
             backlog_frames: 0,
             tail: None,
         }
+    }
+
+    /// The same packer, holding at most `limit` messages at once (see the
+    /// module docs, Bounds). A `limit` of 0 refuses every push.
+    #[must_use]
+    pub fn with_queue_limit_messages(mut self, limit: usize) -> Packer {
+        self.queue_limit_messages = limit;
+        self
     }
 
     /// Queue a message for sending.
@@ -284,7 +299,8 @@ impl Packer {
     /// - [`McastError::Empty`]: `payload` is empty;
     /// - [`McastError::TooBig`]: `payload` exceeds `max_message_bytes`;
     /// - [`McastError::QueueFull`]: the queued bytes plus this message would
-    ///   exceed `queue_limit_bytes`.
+    ///   exceed `queue_limit_bytes`, or `queue_limit_messages` messages are
+    ///   queued already.
     pub fn push(&mut self, payload: Bytes, guarantee: Guarantee) -> Result<(), McastError> {
         let len = payload.len();
         if len == 0 {
@@ -292,6 +308,9 @@ impl Packer {
         }
         if len > self.max_message_bytes {
             return Err(McastError::TooBig(len));
+        }
+        if self.queue.len() >= self.queue_limit_messages {
+            return Err(McastError::QueueFull);
         }
         let queued_bytes = match self.queued_bytes.checked_add(len) {
             Some(total) if total <= self.queue_limit_bytes => total,
@@ -399,6 +418,11 @@ impl Packer {
     /// Payload bytes queued (a partly sent message counts in full).
     pub fn queued_bytes(&self) -> usize {
         self.queued_bytes
+    }
+
+    /// Messages queued (a partly sent message counts).
+    pub fn queued_messages(&self) -> usize {
+        self.queue.len()
     }
 
     /// Whether nothing is queued.
@@ -1034,6 +1058,47 @@ mod tests {
         let got = unpack(&mut Unpacker::new(1000), node(1), &frames);
         let want = [vec![1u8; 1000], vec![2u8; 10], vec![4u8; 490]];
         assert_eq!(got, want.map(Bytes::from));
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_messages_too() {
+        // Plenty of bytes; room for three messages.
+        let mut packer = Packer::new(100, 1000, 1 << 20).with_queue_limit_messages(3);
+        for b in 0..3u8 {
+            packer
+                .push(Bytes::from(vec![b]), Guarantee::Agreed)
+                .unwrap();
+        }
+        let before = packer.clone();
+        assert_eq!(
+            packer.push(Bytes::from(vec![9u8]), Guarantee::Agreed),
+            Err(McastError::QueueFull),
+            "a fourth one-byte message"
+        );
+        assert_eq!(packer, before, "a refused push changes nothing");
+        assert_eq!((packer.queued_messages(), packer.queued_bytes()), (3, 3));
+        // Sending frees the entries: the one frame holds all three.
+        let frames = drain(&mut packer);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(packer.queued_messages(), 0);
+        packer
+            .push(Bytes::from(vec![9u8]), Guarantee::Agreed)
+            .unwrap();
+        // A partly sent message still holds its entry until its last
+        // fragment is out.
+        let mut packer = Packer::new(100, 1000, 1 << 20).with_queue_limit_messages(1);
+        packer
+            .push(Bytes::from(vec![1u8; 300]), Guarantee::Agreed)
+            .unwrap();
+        packer.next_frame().unwrap();
+        assert_eq!(
+            packer.push(Bytes::from(vec![2u8]), Guarantee::Agreed),
+            Err(McastError::QueueFull)
+        );
+        drain(&mut packer);
+        packer
+            .push(Bytes::from(vec![2u8]), Guarantee::Agreed)
+            .unwrap();
     }
 
     #[test]

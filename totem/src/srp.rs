@@ -349,7 +349,8 @@ impl Totem {
             max_frame_bytes(c.netmtu_bytes),
             c.max_message_bytes,
             c.send_queue_bytes,
-        );
+        )
+        .with_queue_limit_messages(c.send_queue_messages);
         let mut t = Totem {
             me,
             timers: TimerTable::default(),
