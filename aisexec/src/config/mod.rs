@@ -10,7 +10,7 @@ pub mod syntax;
 
 pub use model::{
     load, ClusterConfig, ConfigError, CryptoCipher, CryptoHash, DebugLevel, IgnoredSection,
-    InterfaceSection, IpVersion, LoggerSubsys, LoggingConfig, NodeEntry, TotemSection,
-    TotemSettingError, Transport, Warning, DEFAULT_PORT,
+    InterfaceSection, IpVersion, IpcAccess, LoggerSubsys, LoggingConfig, NodeEntry, Principal,
+    SystemSection, TotemSection, TotemSettingError, Transport, Warning, DEFAULT_PORT,
 };
 pub use syntax::ParseError;

@@ -7,9 +7,13 @@
 //!   `interface { }` subsections ([`InterfaceSection`]);
 //! - `nodelist { node { } }`: the members ([`NodeEntry`]);
 //! - `logging { logger_subsys { } }`: where logs go ([`LoggingConfig`]);
-//! - `quorum`, `aisexec`, `amf`, `service`, `resources`, `system`, `uidgid`:
-//!   known and not used; recorded in [`ClusterConfig::ignored_sections`] so
-//!   the daemon can mention them at info level.
+//! - `system { }`: run and state directories, real-time scheduling and
+//!   memory locking ([`SystemSection`]);
+//! - `aisexec { group }` (openais) and `uidgid { uid gid }` (corosync):
+//!   who else may use the IPC socket ([`IpcAccess`]);
+//! - `quorum`, `amf`, `service`, `resources`: known and not used; recorded
+//!   in [`ClusterConfig::ignored_sections`] so the daemon can mention them
+//!   at info level.
 //!
 //! Unknown keys and sections, and known keys this implementation does not
 //! use (`threads`, `rrp_mode`, ...), are [`Warning`]s returned to the caller,
@@ -26,7 +30,10 @@
 //! - `token_coefficient` is not applied: `token` is used as given, as in
 //!   openais;
 //! - a `port` key in `totem` is ours: it sets the UDP port like
-//!   `interface { mcastport }` does (both must agree when both are given).
+//!   `interface { mcastport }` does (both must agree when both are given);
+//! - `system { run_dir }` and `system { mlockall }` are ours; `sched_rr`
+//!   defaults to off (corosync: on), since an unprivileged run cannot have
+//!   it.
 //!
 //! As in corosync, `consensus` defaults to 1.2 x `token` and `hold` to the
 //! token retransmit timeout x 0.8 - 10 ms when not given.
@@ -75,8 +82,60 @@ pub struct ClusterConfig {
     /// This node's id from `totem { nodeid }`, or `None` when the file does
     /// not say (the daemon then takes it from its command line).
     pub local_node_id: Option<NodeId>,
+    /// The `system` section.
+    pub system: SystemSection,
+    /// Users and groups admitted to the IPC socket besides root and the
+    /// daemon's own user.
+    pub ipc: IpcAccess,
     /// Known sections that this implementation does not use.
     pub ignored_sections: Vec<IgnoredSection>,
+}
+
+/// The `system` section: how the daemon runs. `None` means not given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SystemSection {
+    /// `run_dir` (ours): the directory of the IPC socket and of the state
+    /// files (default `/run/ais`; the `AIS_RUN_DIR` environment variable
+    /// and `--run-dir` override it).
+    pub run_dir: Option<PathBuf>,
+    /// `state_dir` (corosync): where the ring sequence number is persisted
+    /// (default: the run directory).
+    pub state_dir: Option<PathBuf>,
+    /// `sched_rr`: run the event loop with SCHED_RR real-time priority so
+    /// that load on the host does not delay the token (default off here).
+    pub sched_rr: Option<bool>,
+    /// `mlockall` (ours): lock the daemon's memory so that paging does not
+    /// delay the token (default off).
+    pub mlockall: Option<bool>,
+}
+
+/// A user or group as written: a number, or a name the daemon looks up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// A numeric uid or gid.
+    Id(u32),
+    /// A user or group name.
+    Name(String),
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Principal::Id(id) => write!(f, "{id}"),
+            Principal::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// Who may use the IPC socket besides root and the daemon's own user:
+/// `uidgid { uid: U gid: G }` sections (corosync, any number) and
+/// `aisexec { group: G }` (openais).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IpcAccess {
+    /// Admitted users.
+    pub uids: Vec<Principal>,
+    /// Admitted groups (the client's effective gid).
+    pub gids: Vec<Principal>,
 }
 
 /// The `totem` section as written: `None` means the key was not given
@@ -521,15 +580,21 @@ impl fmt::Display for Warning {
 }
 
 /// Top-level sections known and not used.
-const IGNORED_SECTIONS: &[&str] = &[
-    "quorum",
-    "aisexec",
-    "amf",
-    "service",
-    "resources",
-    "system",
-    "uidgid",
+const IGNORED_SECTIONS: &[&str] = &["quorum", "amf", "service", "resources"];
+
+/// `system` keys this implementation reads.
+const SYSTEM_KEYS: &[&str] = &["run_dir", "state_dir", "sched_rr", "mlockall"];
+
+/// `system` keys of corosync that this implementation ignores.
+const SYSTEM_UNUSED_KEYS: &[&str] = &[
+    "priority",
+    "qb_ipc_type",
+    "move_to_root_cgroup",
+    "allow_knet_handle_fallback",
 ];
+
+/// Most users plus groups the `uidgid` and `aisexec` sections may admit.
+pub const MAX_IPC_PRINCIPALS: usize = 256;
 
 /// Totem keys this implementation reads.
 const TOTEM_KEYS: &[&str] = &[
@@ -652,6 +717,8 @@ impl Reader<'_> {
             nodes: Vec::new(),
             logging: LoggingConfig::default(),
             local_node_id: None,
+            system: SystemSection::default(),
+            ipc: IpcAccess::default(),
             ignored_sections: Vec::new(),
         };
         let mut logging_line = None;
@@ -672,6 +739,8 @@ impl Reader<'_> {
                         logging_line = Some(s.line);
                         self.logging(s, &mut config.logging)?;
                     }
+                    "system" => self.system(s, &mut config.system)?,
+                    "uidgid" | "aisexec" => self.ipc_access(s, &mut config.ipc)?,
                     name if IGNORED_SECTIONS.contains(&name) => {
                         config.ignored_sections.push(IgnoredSection {
                             name: name.to_owned(),
@@ -1055,6 +1124,72 @@ impl Reader<'_> {
         Ok(())
     }
 
+    fn system(&mut self, s: &Section, sys: &mut SystemSection) -> Result<(), ParseError> {
+        let mut seen = BTreeMap::new();
+        for item in &s.items {
+            let p = match item {
+                Item::Pair(p) => p,
+                Item::Section(sub) => {
+                    self.unknown_section("system", sub);
+                    continue;
+                }
+            };
+            self.repeated(&mut seen, "system", p);
+            match p.key.as_str() {
+                "run_dir" => sys.run_dir = Some(PathBuf::from(self.text(p)?)),
+                "state_dir" => sys.state_dir = Some(PathBuf::from(self.text(p)?)),
+                "sched_rr" => sys.sched_rr = Some(self.boolean(p)?),
+                "mlockall" => sys.mlockall = Some(self.boolean(p)?),
+                key if SYSTEM_UNUSED_KEYS.contains(&key) => self.unused_key("system", p),
+                _ => self.unknown_key("system", p, &[SYSTEM_KEYS, SYSTEM_UNUSED_KEYS].concat()),
+            }
+        }
+        Ok(())
+    }
+
+    /// `uidgid { uid gid }` or `aisexec { user group }`: `user` of openais
+    /// is the user to run as, which we do not switch to.
+    fn ipc_access(&mut self, s: &Section, ipc: &mut IpcAccess) -> Result<(), ParseError> {
+        let keys: &[&str] = if s.name == "aisexec" {
+            &["group"]
+        } else {
+            &["uid", "gid"]
+        };
+        for item in &s.items {
+            let p = match item {
+                Item::Pair(p) => p,
+                Item::Section(sub) => {
+                    self.unknown_section(&s.name, sub);
+                    continue;
+                }
+            };
+            let is_uid = match p.key.as_str() {
+                "uid" if s.name == "uidgid" => true,
+                "gid" | "group" if keys.contains(&p.key.as_str()) => false,
+                "user" if s.name == "aisexec" => {
+                    self.unused_key(&s.name, p);
+                    continue;
+                }
+                _ => {
+                    self.unknown_key(&s.name, p, keys);
+                    continue;
+                }
+            };
+            let principal = principal(&self.text(p)?);
+            if ipc.uids.len() + ipc.gids.len() >= MAX_IPC_PRINCIPALS {
+                return Err(self.error(
+                    p.line,
+                    format!("at most {MAX_IPC_PRINCIPALS} users and groups in uidgid sections"),
+                ));
+            }
+            let list = if is_uid { &mut ipc.uids } else { &mut ipc.gids };
+            if !list.contains(&principal) {
+                list.push(principal);
+            }
+        }
+        Ok(())
+    }
+
     fn logger_subsys(&mut self, s: &Section) -> Result<LoggerSubsys, ParseError> {
         let mut subsys = None;
         let mut debug = None;
@@ -1275,6 +1410,14 @@ impl Reader<'_> {
     }
 }
 
+/// A number is an id, anything else a name.
+fn principal(value: &str) -> Principal {
+    match value.parse::<u32>() {
+        Ok(id) if value.bytes().all(|b| b.is_ascii_digit()) => Principal::Id(id),
+        _ => Principal::Name(value.to_owned()),
+    }
+}
+
 /// `ring1_addr` .. `ring7_addr`: other rings, not used.
 fn is_other_ring_addr(key: &str) -> bool {
     key.strip_prefix("ring")
@@ -1470,6 +1613,42 @@ quorum {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("address literal")
+    }
+
+    #[test]
+    fn system_and_ipc_access_sections() {
+        let (c, warnings) = parse(
+            "system {\n run_dir: /tmp/ais\n sched_rr: yes\n mlockall: no\n priority: max\n}\n\
+             uidgid {\n uid: 1001\n gid: haclient\n}\n\
+             uidgid {\n uid: 1001\n}\n\
+             aisexec {\n user: root\n group: ais\n}\n",
+        );
+        assert_eq!(c.system.run_dir.as_deref(), Some(Path::new("/tmp/ais")));
+        assert_eq!(c.system.state_dir, None);
+        assert_eq!(c.system.sched_rr, Some(true));
+        assert_eq!(c.system.mlockall, Some(false));
+        assert_eq!(c.ipc.uids, [Principal::Id(1001)], "duplicates collapse");
+        assert_eq!(
+            c.ipc.gids,
+            [
+                Principal::Name("haclient".into()),
+                Principal::Name("ais".into())
+            ]
+        );
+        assert!(c.ignored_sections.is_empty());
+        let lines: Vec<u32> = warnings.iter().map(|w| w.line).collect();
+        assert_eq!(
+            lines,
+            [5, 15],
+            "priority and user are not used: {warnings:?}"
+        );
+        let e = refused("system {\n sched_rr: maybe\n}\n");
+        assert_eq!(e.line, 2);
+        let (_, warnings) = parse("uidgid {\n uiid: 5\n}\n");
+        assert!(
+            warnings[0].message.contains("did you mean `uid`"),
+            "{warnings:?}"
+        );
     }
 
     #[test]
