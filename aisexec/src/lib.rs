@@ -1,3 +1,4 @@
 //! The aisexec daemon: config, event loop, UDP transport, IPC server. Filled by issue #3.
 
 pub mod config;
+pub mod ipc;

@@ -1,0 +1,253 @@
+//! The UDP transport: one socket bound to this node's `ring0_addr` and the
+//! cluster port, unicasting to every node of the nodelist (corosync's udpu).
+//!
+//! Totem hands over [`Transmit`]s; [`Destination::All`] goes to every
+//! *other* configured node (a node never needs its own multicast),
+//! [`Destination::Node`] to that node (itself included: a singleton ring
+//! passes the token to itself). Datagrams from addresses that are not in
+//! the nodelist are dropped and counted before Totem sees them. The socket
+//! is non-blocking: a send the kernel cannot take now (its buffer is full)
+//! is dropped and counted, as a lost datagram that Totem retransmits.
+//!
+//! Everything here is counted in [`TransportStats`]; nothing is logged per
+//! datagram.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use mio::net::UdpSocket;
+use mio::{Interest, Registry, Token};
+use socket2::{Domain, Protocol, Socket, Type};
+use totem::{Destination, NodeId, Transmit};
+
+/// Socket buffer size asked for, in bytes (the kernel may cap it at
+/// `net.core.rmem_max`/`wmem_max`; what was granted is logged).
+pub const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
+/// Largest datagram received, in bytes: the largest a UDP datagram can be,
+/// so nothing is ever truncated.
+pub const RECV_BUFFER_BYTES: usize = 65_536;
+
+/// Counters of the transport.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// Datagrams handed to the kernel.
+    pub datagrams_sent: u64,
+    /// Datagrams received from configured nodes.
+    pub datagrams_received: u64,
+    /// Datagrams from an address that is not in the nodelist, dropped.
+    pub dropped_unknown_source: u64,
+    /// Datagrams not sent because the socket buffer was full.
+    pub send_would_block: u64,
+    /// Datagrams not sent because of another error.
+    pub send_errors: u64,
+    /// Transmits to a node id that is not in the nodelist.
+    pub send_unknown_node: u64,
+    /// Failed receives (other than "nothing to read").
+    pub recv_errors: u64,
+}
+
+/// What [`Transport::recv`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recv {
+    /// A datagram from a configured node.
+    Datagram(Bytes),
+    /// Nothing more to read for now.
+    Empty,
+}
+
+/// The UDP socket and the nodelist's addresses.
+#[derive(Debug)]
+pub struct Transport {
+    socket: UdpSocket,
+    me: NodeId,
+    local: SocketAddr,
+    peers: BTreeMap<NodeId, SocketAddr>,
+    known: HashMap<SocketAddr, NodeId>,
+    buf: Vec<u8>,
+    stats: TransportStats,
+}
+
+impl Transport {
+    /// Binds `local` (this node's address, `me` in `nodes`), non-blocking,
+    /// with large socket buffers.
+    ///
+    /// # Errors
+    /// The socket could not be created or bound (address not local, port in
+    /// use).
+    pub fn bind(
+        me: NodeId,
+        local: SocketAddr,
+        nodes: BTreeMap<NodeId, SocketAddr>,
+    ) -> io::Result<Transport> {
+        let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+        // Sizes above the system maximum are capped, not refused.
+        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+        let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+        socket.set_nonblocking(true)?;
+        socket.bind(&local.into())?;
+        log::debug!(
+            "bound {local}: receive buffer {} bytes, send buffer {} bytes",
+            socket.recv_buffer_size().unwrap_or(0),
+            socket.send_buffer_size().unwrap_or(0)
+        );
+        let socket = UdpSocket::from_std(socket.into());
+        let mut transport = Transport {
+            socket,
+            me,
+            local,
+            peers: BTreeMap::new(),
+            known: HashMap::new(),
+            buf: vec![0; RECV_BUFFER_BYTES],
+            stats: TransportStats::default(),
+        };
+        transport.set_nodes(nodes);
+        Ok(transport)
+    }
+
+    /// Replaces the nodelist (SIGHUP). This node's own entry keeps its
+    /// bound address whatever the new list says.
+    pub fn set_nodes(&mut self, mut nodes: BTreeMap<NodeId, SocketAddr>) {
+        nodes.insert(self.me, self.local);
+        self.known = nodes.iter().map(|(&id, &addr)| (addr, id)).collect();
+        self.peers = nodes;
+    }
+
+    /// The nodelist in use.
+    pub fn nodes(&self) -> &BTreeMap<NodeId, SocketAddr> {
+        &self.peers
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Registers the socket for readability.
+    ///
+    /// # Errors
+    /// As `Registry::register`.
+    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.register(&mut self.socket, token, Interest::READABLE)
+    }
+
+    /// Sends one transmit (to several nodes for [`Destination::All`]).
+    pub fn send(&mut self, transmit: &Transmit) {
+        match transmit.dest {
+            Destination::All => {
+                for (&id, &addr) in &self.peers {
+                    if id != self.me {
+                        send_one(&self.socket, &mut self.stats, addr, &transmit.payload);
+                    }
+                }
+            }
+            Destination::Node(id) => match self.peers.get(&id) {
+                Some(&addr) => send_one(&self.socket, &mut self.stats, addr, &transmit.payload),
+                None => self.stats.send_unknown_node += 1,
+            },
+        }
+    }
+
+    /// The next datagram from a configured node, or [`Recv::Empty`] once the
+    /// socket has nothing more (the event loop reads until then: the socket
+    /// is edge-triggered).
+    pub fn recv(&mut self) -> Recv {
+        loop {
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((len, from)) => {
+                    if !self.known.contains_key(&from) {
+                        self.stats.dropped_unknown_source += 1;
+                        continue;
+                    }
+                    self.stats.datagrams_received += 1;
+                    return Recv::Datagram(Bytes::copy_from_slice(&self.buf[..len]));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Recv::Empty,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // ICMP errors reported on the socket, for example; the
+                    // next read goes on.
+                    self.stats.recv_errors += 1;
+                    log::debug!("receive failed: {e}");
+                }
+            }
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &TransportStats {
+        &self.stats
+    }
+}
+
+fn send_one(socket: &UdpSocket, stats: &mut TransportStats, to: SocketAddr, payload: &[u8]) {
+    loop {
+        match socket.send_to(payload, to) {
+            Ok(_) => stats.datagrams_sent += 1,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stats.send_would_block += 1,
+            Err(_) => stats.send_errors += 1,
+        }
+        return;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u32) -> NodeId {
+        NodeId::new(n).expect("nonzero")
+    }
+
+    fn transmit(dest: Destination, payload: &'static [u8]) -> Transmit {
+        Transmit {
+            dest,
+            payload: Bytes::from_static(payload),
+        }
+    }
+
+    /// Reads until a datagram arrives (the sockets are non-blocking).
+    fn recv_wait(t: &mut Transport) -> Bytes {
+        for _ in 0..1000 {
+            if let Recv::Datagram(d) = t.recv() {
+                return d;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        panic!("no datagram arrived");
+    }
+
+    #[test]
+    fn unicasts_to_the_nodelist_and_drops_strangers() {
+        let a: SocketAddr = "127.0.0.1:0".parse().expect("literal");
+        // Bind on ephemeral ports first, then tell each the other's address.
+        let mut t1 = Transport::bind(id(1), a, BTreeMap::new()).expect("bind");
+        let mut t2 = Transport::bind(id(2), a, BTreeMap::new()).expect("bind");
+        let a1 = t1.socket.local_addr().expect("addr");
+        let a2 = t2.socket.local_addr().expect("addr");
+        t1.local = a1;
+        t2.local = a2;
+        let nodes: BTreeMap<NodeId, SocketAddr> = [(id(1), a1), (id(2), a2)].into();
+        t1.set_nodes(nodes.clone());
+        t2.set_nodes(nodes);
+
+        t1.send(&transmit(Destination::All, b"all"));
+        assert_eq!(&recv_wait(&mut t2)[..], b"all");
+        assert_eq!(t1.recv(), Recv::Empty, "All does not loop back");
+        t1.send(&transmit(Destination::Node(id(1)), b"self"));
+        assert_eq!(&recv_wait(&mut t1)[..], b"self");
+        t1.send(&transmit(Destination::Node(id(9)), b"nobody"));
+        assert_eq!(t1.stats().send_unknown_node, 1);
+
+        let stranger = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        stranger.send_to(b"hostile", a2).expect("send");
+        t1.send(&transmit(Destination::Node(id(2)), b"after"));
+        assert_eq!(&recv_wait(&mut t2)[..], b"after");
+        assert_eq!(t2.stats().dropped_unknown_source, 1);
+        assert_eq!(t2.stats().datagrams_received, 2);
+        assert_eq!(t1.stats().datagrams_sent, 3);
+    }
+}
