@@ -15,6 +15,7 @@
 //!   missing. Relative paths are taken from the current directory.
 //! - The IPC socket: `--socket`, else `$AIS_SOCKET`, else
 //!   `<run dir>/aisexec.sock`.
+//! - The pid is in `<run dir>/aisexec.pid` while the daemon runs.
 //! - The ring sequence number is persisted in `system { state_dir }`,
 //!   else the run directory, and read back at start (see [`ring_seq`]).
 //! - Without `-f` the daemon goes to the background once its sockets are
@@ -36,6 +37,7 @@ mod daemon;
 mod logging;
 mod notify;
 mod pause;
+mod pid_file;
 mod ring_seq;
 mod runtime;
 mod transport;
@@ -54,6 +56,7 @@ use totem::NodeId;
 
 use crate::daemon::{Clock, Daemon, Exit, Parts, IPC_TOKEN_BASE};
 use crate::logging::Logging;
+use crate::pid_file::PidFile;
 use crate::ring_seq::RingSeqFile;
 use crate::transport::Transport;
 
@@ -105,7 +108,7 @@ fn main() -> ExitCode {
     let logging = Logging::install();
     match start(&cli, &logging) {
         Ok(None) => ExitCode::SUCCESS,
-        Ok(Some(mut daemon)) => match daemon.run() {
+        Ok(Some((mut daemon, _pid_file))) => match daemon.run() {
             Ok(Exit::Signal(_)) => {
                 log::info!("exiting");
                 ExitCode::SUCCESS
@@ -127,7 +130,7 @@ fn main() -> ExitCode {
 }
 
 /// Everything up to the event loop; `None` for `-t`.
-fn start(cli: &Cli, logging: &Logging) -> Result<Option<Daemon>, Fatal> {
+fn start(cli: &Cli, logging: &Logging) -> Result<Option<(Daemon, PidFile)>, Fatal> {
     let config_path = std::path::absolute(&cli.config)?;
     let (config, warnings) = config::load(&config_path)?;
     for e in logging.apply(&config.logging) {
@@ -222,6 +225,12 @@ fn start(cli: &Cli, logging: &Logging) -> Result<Option<Daemon>, Fatal> {
         // in a new session with stdio on /dev/null.
         nix::unistd::daemon(false, false).map_err(|e| Fatal(format!("cannot daemonize: {e}")))?;
     }
+    let pid_file = PidFile::write(&run_dir).map_err(|e| {
+        Fatal(format!(
+            "cannot write {}: {e}",
+            run_dir.join(pid_file::FILE_NAME).display()
+        ))
+    })?;
 
     let directory = config
         .nodes
@@ -270,7 +279,7 @@ fn start(cli: &Cli, logging: &Logging) -> Result<Option<Daemon>, Fatal> {
         node_id,
         ipc_queue_limits: queue_limits,
     })?;
-    Ok(Some(daemon))
+    Ok(Some((daemon, pid_file)))
 }
 
 /// The service engines in handler-list order (CLM, EVS, then CKPT and
