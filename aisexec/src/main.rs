@@ -142,6 +142,26 @@ fn start(cli: &Cli, logging: &Logging) -> Result<Option<(Daemon, PidFile)>, Fata
     for s in &config.ignored_sections {
         log::info!(target: "CONFIG", "{}:{}: section `{}` is not used by this implementation", config.file, s.line, s.name);
     }
+    if config.nodes.is_empty() {
+        return Err(Fatal(format!(
+            "{}: no nodelist: aisexec unicasts to the nodes of a `nodelist {{ node {{ ring0_addr nodeid }} }}` \
+             section (multicast discovery without a nodelist is not implemented)",
+            config.file
+        )));
+    }
+    let multicast = config.totem.transport == Some(config::Transport::Udp)
+        || config
+            .totem
+            .interfaces
+            .iter()
+            .any(|i| i.mcastaddr.is_some());
+    if multicast {
+        log::info!(
+            target: "CONFIG",
+            "{}: multicast (transport udp / mcastaddr) is served as UDP unicast to every node of the nodelist",
+            config.file
+        );
+    }
     let node_id = local_node_id(cli, &config)?;
     let Some(me) = config.node(node_id) else {
         return Err(Fatal(format!(
