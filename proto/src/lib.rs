@@ -10,8 +10,8 @@
 //! - [`service`]: [`ServiceId`], which engine a connection talks to;
 //! - [`setup`]: the first exchange on a connection ([`Hello`] and its reply);
 //! - [`status`]: the status service's messages (ring status, counters);
-//! - [`clm`], [`evs`]: the CLM and EVS services' requests, responses and
-//!   callbacks.
+//! - [`clm`], [`evs`], [`ckpt`]: the CLM, EVS and CKPT services' requests,
+//!   responses and callbacks.
 //!
 //! # A connection's life
 //! 1. The client connects to the executive's socket. The executive checks
@@ -29,6 +29,7 @@
 //! panics, never allocates by a length it has not checked against the bytes
 //! actually present.
 
+pub mod ckpt;
 pub mod clm;
 pub mod codec;
 pub mod error;
