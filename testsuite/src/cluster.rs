@@ -434,6 +434,8 @@ impl Sim<'_> {
             Action::HealPartition => self.net.heal_partition(),
             Action::OneWay { from, to } => self.net.block_one_way(from, to),
             Action::HealOneWay { from, to } => self.net.unblock_one_way(from, to),
+            Action::DeafToMulticast(n) => self.net.deafen_to_multicast(n),
+            Action::HealDeafToMulticast(n) => self.net.undeafen_to_multicast(n),
             Action::Loss(p) => self.net.set_loss(p),
             Action::Duplication(p) => self.net.set_dup(p),
             Action::Jitter(j) => self.net.set_jitter(j),

@@ -6,7 +6,8 @@
 //! length and which of the progress properties (liveness, stability) it
 //! must meet. [`random`] draws one from a seed for the swarm: a fault phase
 //! in which loss, duplication, jitter, crashes and restarts, partitions,
-//! one-way links and pauses come and go, then a calm phase ([`Action::Calm`])
+//! one-way links and pauses come and go (and, in some runs, a quiet window
+//! with a node deaf to multicast), then a calm phase ([`Action::Calm`])
 //! in which everything is healed and every node runs, and the ring must
 //! converge within [`LIVENESS_BOUND`].
 //!
@@ -44,6 +45,13 @@ pub const MAX_LOSS: f64 = 0.30;
 pub const MAX_DUP: f64 = 0.10;
 /// Highest jitter a schedule sets.
 pub const MAX_JITTER: Duration = Duration::from_millis(5);
+/// Share of random runs with a quiet window of 5..8 s in which one node is
+/// deaf to multicast ([`Action::DeafToMulticast`]) and nothing else
+/// happens, so `fail_recv_const` (about 5 s of rotations) gets to remove
+/// it. Kept low because it is costly to simulate: until the node is removed
+/// or hears again, the ring spends every rotation retransmitting to it,
+/// some 100k simulated datagrams per second.
+pub const P_DEAF_TO_MULTICAST: f64 = 0.03;
 
 /// RNG streams drawn from one seed, so that e.g. the workload does not shift
 /// when the fault generator draws one more number.
@@ -56,6 +64,10 @@ pub mod stream {
     pub const WORKLOAD: u64 = 3;
     /// The simulator's own choices (e.g. timers or packets first on resume).
     pub const SIM: u64 = 4;
+    /// Faults added to the random schedule after the others were drawn
+    /// (deafness to multicast), so adding them left every earlier seed's
+    /// schedule as it was.
+    pub const LATER_FAULTS: u64 = 5;
 }
 
 /// One thing that happens to the cluster.
@@ -93,6 +105,12 @@ pub enum Action {
         /// As blocked.
         to: NodeId,
     },
+    /// The node stops receiving multicast (regular messages, joins,
+    /// announcements) while it still sends and still receives unicasts
+    /// (the token): what `fail_recv_const` must detect.
+    DeafToMulticast(NodeId),
+    /// Undo [`Action::DeafToMulticast`].
+    HealDeafToMulticast(NodeId),
     /// Loss probability of every datagram from now on.
     Loss(f64),
     /// Duplication probability of every datagram from now on.
@@ -132,6 +150,10 @@ impl fmt::Display for Action {
             Action::HealOneWay { from, to } => {
                 write!(f, "heal one-way link: n{to} hears n{from} again")
             }
+            Action::DeafToMulticast(n) => {
+                write!(f, "n{n} stops receiving multicast (unicast still arrives)")
+            }
+            Action::HealDeafToMulticast(n) => write!(f, "n{n} receives multicast again"),
             Action::Loss(p) => write!(f, "loss {:.1}%", p * 100.0),
             Action::Duplication(p) => write!(f, "duplication {:.1}%", p * 100.0),
             Action::Jitter(j) => write!(f, "jitter up to {j:?}"),
@@ -446,6 +468,28 @@ pub fn random(seed: u64, nodes: usize, seconds: u64) -> Scenario {
             _ => {}
         }
     }
+    let mut later = ChaCha8Rng::seed_from_u64(seed);
+    later.set_stream(stream::LATER_FAULTS);
+    if nodes >= 2 && later.random_bool(P_DEAF_TO_MULTICAST) {
+        // A quiet window in which one node is deaf to multicast and nothing
+        // else happens: otherwise the other faults reform the ring before
+        // fail_recv_const rotations (some 5 s) have passed. The window
+        // starts with everything healed; faults drawn for it are dropped
+        // (restarts kept: starting a running node does nothing).
+        let quiet = uniform(&mut later, Duration::from_secs(5), Duration::from_secs(8));
+        let latest = calm.saturating_sub(quiet).max(Duration::from_millis(500));
+        let from = uniform(&mut later, Duration::from_millis(500), latest);
+        let until = (from + quiet).min(calm);
+        let n = node(later.random_range(1..=nodes));
+        s.schedule.retain(|x| {
+            x.at < at(from) || x.at >= at(until) || matches!(x.action, Action::Start(_))
+        });
+        s.at(from, Action::Calm);
+        s.at(from, Action::DeafToMulticast(n));
+        if until < calm {
+            s.at(until, Action::HealDeafToMulticast(n));
+        }
+    }
     s.at(calm, Action::Calm);
     s.sort();
     s.liveness = Some(LivenessCheck {
@@ -517,8 +561,8 @@ mod tests {
 
     #[test]
     fn random_schedules_use_every_kind_of_fault() {
-        let mut seen = [false; 9];
-        for seed in 0..50 {
+        let mut seen = [false; 11];
+        for seed in 0..400 {
             for x in random(seed, 5, 20).schedule {
                 let k = match x.action {
                     Action::Crash(_) => 0,
@@ -530,6 +574,8 @@ mod tests {
                     Action::Loss(_) => 6,
                     Action::Duplication(_) => 7,
                     Action::Jitter(_) => 8,
+                    Action::DeafToMulticast(_) => 9,
+                    Action::HealDeafToMulticast(_) => 10,
                     _ => continue,
                 };
                 seen[k] = true;

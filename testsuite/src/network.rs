@@ -7,7 +7,8 @@
 //!
 //! What happens to a datagram is decided when it is sent:
 //! - a link that is cut (different partition groups, or a one-way block from
-//!   sender to receiver) drops it;
+//!   sender to receiver) drops it, and so does a receiver deaf to multicast
+//!   for a [`Destination::All`] datagram;
 //! - otherwise it is lost with probability `loss`, independently per
 //!   receiver (as multicast loss is);
 //! - otherwise it arrives after the link's latency (fixed per directed link,
@@ -112,6 +113,8 @@ pub struct Network {
     group: Vec<u32>,
     /// `blocked[i * nodes + j]`: datagrams from i to j are dropped.
     blocked: Vec<bool>,
+    /// `deaf[j]`: multicasts to j are dropped (unicasts still arrive).
+    deaf: Vec<bool>,
     loss: f64,
     dup: f64,
     jitter_ns: u64,
@@ -133,6 +136,7 @@ impl Network {
             latency_ns,
             group: vec![0; nodes],
             blocked: vec![false; nodes * nodes],
+            deaf: vec![false; nodes],
             loss: 0.0,
             dup: 0.0,
             jitter_ns: CALM_JITTER.as_nanos() as u64,
@@ -204,11 +208,31 @@ impl Network {
         }
     }
 
-    /// Heals everything: partitions, one-way blocks, loss, duplication,
-    /// jitter back to calm. Datagrams already in flight still arrive.
+    /// From now on `node` receives no multicast ([`Destination::All`])
+    /// datagram: the regular messages, joins and announcements are lost to
+    /// it, while unicasts (the token, the commit token) still arrive and it
+    /// still sends. Broken multicast with working unicast, the failure that
+    /// Totem's `fail_recv_const` is for.
+    pub fn deafen_to_multicast(&mut self, node: NodeId) {
+        if let Some(i) = self.index(node) {
+            self.deaf[i] = true;
+        }
+    }
+
+    /// Undoes [`Network::deafen_to_multicast`].
+    pub fn undeafen_to_multicast(&mut self, node: NodeId) {
+        if let Some(i) = self.index(node) {
+            self.deaf[i] = false;
+        }
+    }
+
+    /// Heals everything: partitions, one-way blocks, multicast deafness,
+    /// loss, duplication, jitter back to calm. Datagrams already in flight
+    /// still arrive.
     pub fn heal_all(&mut self) {
         self.heal_partition();
         self.blocked.fill(false);
+        self.deaf.fill(false);
         self.loss = 0.0;
         self.dup = 0.0;
         self.jitter_ns = CALM_JITTER.as_nanos() as u64;
@@ -233,6 +257,11 @@ impl Network {
         match dest {
             Destination::All => {
                 for t in (0..self.nodes).filter(|&t| t != f) {
+                    if self.deaf[t] {
+                        self.stats.sent += 1;
+                        self.stats.blocked += 1;
+                        continue;
+                    }
                     self.send_one(now, f, t, payload.clone());
                 }
             }
@@ -536,6 +565,63 @@ mod tests {
             Bytes::from_static(b"x"),
         );
         assert_eq!(drain(&mut net).len(), 1);
+    }
+
+    #[test]
+    fn a_node_deaf_to_multicast_still_gets_unicasts() {
+        let mut net = net(3);
+        net.deafen_to_multicast(n(2));
+        net.send(
+            Instant::ZERO,
+            n(1),
+            Destination::All,
+            Bytes::from_static(b"m"),
+        );
+        net.send(
+            Instant::ZERO,
+            n(1),
+            Destination::Node(n(2)),
+            Bytes::from_static(b"token"),
+        );
+        net.send(
+            Instant::ZERO,
+            n(2),
+            Destination::All,
+            Bytes::from_static(b"m2"),
+        );
+        let mut got: Vec<(u32, u32, Bytes)> = drain(&mut net)
+            .into_iter()
+            .map(|d| (d.from.get(), d.to.get(), d.payload))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                (1, 2, Bytes::from_static(b"token")),
+                (1, 3, Bytes::from_static(b"m")),
+                (2, 1, Bytes::from_static(b"m2")),
+                (2, 3, Bytes::from_static(b"m2")),
+            ],
+            "2 sends to all and gets the unicast, not the multicast"
+        );
+        assert_eq!(net.stats().blocked, 1);
+        net.undeafen_to_multicast(n(2));
+        net.send(
+            Instant::ZERO,
+            n(1),
+            Destination::All,
+            Bytes::from_static(b"m"),
+        );
+        assert_eq!(drain(&mut net).len(), 2);
+        net.deafen_to_multicast(n(2));
+        net.heal_all();
+        net.send(
+            Instant::ZERO,
+            n(1),
+            Destination::All,
+            Bytes::from_static(b"m"),
+        );
+        assert_eq!(drain(&mut net).len(), 2, "heal_all hears again");
     }
 
     #[test]

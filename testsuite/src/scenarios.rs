@@ -17,7 +17,7 @@ use crate::faults::{at, node, stream, Action, LivenessCheck, Scenario, LIVENESS_
 use crate::workload::LARGE_BYTES;
 
 /// Every named scenario.
-pub const NAMES: [&str; 9] = [
+pub const NAMES: [&str; 10] = [
     "steady",
     "crash_one",
     "crash_and_restart",
@@ -27,6 +27,7 @@ pub const NAMES: [&str; 9] = [
     "loss30",
     "large_messages",
     "churn",
+    "fail_recv",
 ];
 
 /// When the scenarios check that the first ring formed.
@@ -69,6 +70,7 @@ pub fn by_name(name: &str, nodes: usize, seed: u64) -> Result<Scenario, String> 
         "loss30" => loss30(nodes),
         "large_messages" => large_messages(nodes),
         "churn" => churn(nodes, seed),
+        "fail_recv" => fail_recv(nodes),
         _ => {
             return Err(format!(
                 "unknown scenario {name}; known: {}",
@@ -221,6 +223,23 @@ pub fn churn(nodes: usize, seed: u64) -> Scenario {
     s.at(calm, Action::Calm);
     s.sort();
     liveness_from(&mut s, calm);
+    s
+}
+
+/// From 4 s to the end, node 2 receives no multicast: no regular message,
+/// join or announcement reaches it, while it still sends and the token
+/// still reaches it (broken multicast, working unicast). Its aru stalls,
+/// and after `fail_recv_const` rotations the others must remove it and go
+/// on delivering; then the membership must stay put: a ring with node 2
+/// could never deliver. Checked as stability, like a one-way link.
+pub fn fail_recv(nodes: usize) -> Scenario {
+    let mut s = Scenario::new("fail_recv", nodes, secs(30.0));
+    s.at(FORMED, Action::Expect(vec![all(nodes)]))
+        .at(FAULT, Action::DeafToMulticast(node(2)));
+    s.stability = Some(StabilityFacts {
+        settle: at(FAULT + ONE_WAY_SETTLE),
+        min_ring: nodes - 1,
+    });
     s
 }
 
