@@ -558,7 +558,7 @@ impl Daemon {
         };
         let now = self.clock.now();
         if self.leaving.is_some() {
-            log::info!("{name} again: exiting now");
+            log::info!("{name} while leaving: exiting now");
             self.leaving = Some((now, signal));
             return;
         }
@@ -572,8 +572,9 @@ impl Daemon {
         self.leaving = Some((now + self.totem.get().join_timeout, signal));
     }
 
-    /// SIGHUP: re-reads the config file; applies the logging section and
-    /// the nodelist, reports what needs a restart.
+    /// SIGHUP: re-reads the config file; applies the logging section (and
+    /// reopens the log file) and the nodelist, reports what needs a
+    /// restart. A config that no longer parses changes nothing.
     fn reload(&mut self) {
         self.notify("RELOADING=1");
         log::info!("SIGHUP: reloading {}", self.config_path.display());
@@ -590,12 +591,15 @@ impl Daemon {
         }
         let mut applied = Vec::new();
         let mut restart = Vec::new();
-        if new.logging != self.config.logging {
-            for e in self.logging.apply(&new.logging) {
-                log::warn!("{e}");
-            }
-            applied.push("logging".to_owned());
+        // Always re-applied, so SIGHUP after a log rotation reopens the file.
+        for e in self.logging.apply(&new.logging) {
+            log::warn!("{e}");
         }
+        applied.push(if new.logging == self.config.logging {
+            "logging (file reopened)".to_owned()
+        } else {
+            "logging".to_owned()
+        });
         match new.node(self.node_id) {
             None => restart.push(format!(
                 "node {} is no longer in the nodelist",
