@@ -381,6 +381,23 @@ impl FrameReader {
         !self.buf.is_empty()
     }
 
+    /// Whether [`FrameReader::next_frame`] would return something other
+    /// than `Ok(None)` (a frame, or an error) without more input. A client
+    /// uses it to know that a frame is waiting in memory although its
+    /// socket is not readable.
+    pub fn is_frame_ready(&self) -> bool {
+        if self.poisoned.is_some() {
+            return true;
+        }
+        match self.buf.first_chunk::<HEADER_BYTES>() {
+            None => false,
+            Some(header) => match FrameHeader::decode(header, self.max_frame_bytes) {
+                Ok(header) => self.buf.len() >= header.size as usize,
+                Err(_) => true,
+            },
+        }
+    }
+
     /// The next complete frame, `Ok(None)` if more bytes are needed.
     ///
     /// # Errors
@@ -529,15 +546,22 @@ mod tests {
         let mut got = Vec::new();
         for byte in &stream {
             reader.feed(std::slice::from_ref(byte));
+            let ready = reader.is_frame_ready();
+            let mut taken = 0;
             while let Some(frame) = reader.next_frame().unwrap() {
                 got.push(frame);
+                taken += 1;
             }
+            assert_eq!(ready, taken > 0);
+            assert!(!reader.is_frame_ready());
         }
         assert_eq!(got, frames);
         assert!(!reader.is_mid_frame());
 
         reader.feed(&[0xFF; 16]);
+        assert!(reader.is_frame_ready());
         let error = reader.next_frame().unwrap_err();
+        assert!(reader.is_frame_ready());
         assert_eq!(error, FrameError::BadVersion(0xFF));
         reader.feed(&stream);
         assert_eq!(reader.next_frame(), Err(error));

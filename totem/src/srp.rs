@@ -1244,8 +1244,13 @@ impl Totem {
             );
             return;
         }
+        // Ring seqs come from packets; a forged one near u64::MAX must not
+        // wrap around to a seq already used.
+        let Some(seq) = (self.max_ring_seq / 4 + 1).checked_mul(4) else {
+            log::error!("ring seq space exhausted (max seen {})", self.max_ring_seq);
+            return;
+        };
         gp.gather.commit_sent = true;
-        let seq = (self.max_ring_seq / 4 + 1) * 4;
         self.note_ring_seq(seq);
         let ring_id = RingId { seq, rep: self.me };
         let ct = CommitToken {

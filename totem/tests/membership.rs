@@ -257,3 +257,35 @@ fn a_join_left_over_from_an_earlier_round_does_not_tear_down_the_ring() {
     assert_eq!(t1.state(), RingState::Gather);
     assert_eq!(t1.stats().dropped_stale, 1);
 }
+
+#[test]
+fn a_forged_join_at_the_end_of_the_ring_seq_space_cannot_wrap_it() {
+    use totem::wire::{Body, Join, Packet};
+    use totem::RingId;
+
+    let mut net = Net::new(1, 1000);
+    let forged = Packet {
+        sender: n(7),
+        ring_id: RingId {
+            seq: u64::MAX,
+            rep: n(7),
+        },
+        body: Body::Join(Join {
+            max_ring_seq: u64::MAX,
+            proc_set: vec![n(1), n(7)],
+            fail_set: vec![],
+        }),
+    }
+    .encode();
+    let now = net.now;
+    net.nodes
+        .get_mut(&n(1))
+        .expect("up")
+        .handle_packet(now, forged);
+    // Consensus times out on the silent node 7 and node 1 would propose a
+    // ring above u64::MAX: it refuses instead of wrapping (or panicking).
+    net.run_for(Duration::from_secs(5));
+    let t = &net.nodes[&n(1)];
+    assert_eq!(t.state(), RingState::Gather);
+    assert_eq!(t.stats().rings_installed, 0);
+}
