@@ -9,12 +9,16 @@
 //! report (`sim --seed S`, see `src/bin/sim.rs`).
 //!
 //! [`swarm`] runs many seeds on several threads.
+//!
+//! [`procs`] starts real `aisexec` processes on loopback for the
+//! multi-process tests (`tests/daemon_cluster.rs`).
 
 pub mod checker;
 pub mod cluster;
 pub mod faults;
 pub mod network;
 pub mod nodesim;
+pub mod procs;
 pub mod scenarios;
 pub mod swarm;
 pub mod trace;
