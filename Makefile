@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 .PHONY: help build release run test test-unit test-sim soak fmt lint clean
 
 help:
-	@echo "make run       a 3-node cluster (simulated until the daemon lands) and its ring status"
+	@echo "make run       a 3-node aisexec cluster on 127.0.0.1-3, its ring status, then its logs"
 	@echo "make test      unit tests, protocol tests and $(SEEDS) simulator seeds"
 	@echo "make soak      $(SOAK_SEEDS) simulator seeds on $(JOBS) threads"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
@@ -20,16 +20,19 @@ build:
 release:
 	$(CARGO) build --workspace --release
 
-# Until aisexec exists (issue #3) the cluster runs in the deterministic
-# simulator: the real protocol code on a simulated network and clock.
-run: release
-	@echo "3-node cluster, default Totem config, in the deterministic simulator (no daemon yet)"
-	@./target/release/sim --scenario steady --nodes 3 --seed 1 | grep -E 'final:|installed|FAIL' | sed 's/^ *//'
-	@./target/release/sim --scenario steady --nodes 3 --seed 1 --quiet | tail -1
+# Three aisexec daemons on 127.0.0.1-3 (configs, sockets and logs under
+# ./run/), their ring status once the ring formed, then their logs until
+# Ctrl-C, which stops them. No root needed; see scripts/run-cluster.sh.
+run:
+	$(CARGO) build --release -p aisexec -p tools --bins
+	@./scripts/run-cluster.sh
 
 test: test-unit test-sim
 
+# The multi-process tests (testsuite/tests/daemon_cluster.rs) start the
+# release binaries, so build them first.
 test-unit:
+	$(CARGO) build --release --workspace
 	$(CARGO) test --workspace --release
 
 test-sim:
