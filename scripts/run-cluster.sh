@@ -99,7 +99,9 @@ pids=()
 tails=()
 
 stop_all() {
-    trap - INT TERM
+    # A second signal must not cut the cleanup short: `timeout` signals the
+    # whole process group and make forwards SIGTERM to this script too.
+    trap '' INT TERM
     echo
     echo "run-cluster: stopping the nodes (pids ${pids[*]:-none})"
     for pid in "${pids[@]}"; do
