@@ -602,3 +602,126 @@ fn tokens_are_owned_by_range() {
     assert!(h.server.owns(Token(TOKEN_BASE + 3)));
     assert!(!h.server.owns(Token(TOKEN_BASE + 4)));
 }
+
+/// The libais client against this server: a server loop in a thread that
+/// answers Hellos with `hello_reply` and echoes requests, after a callback.
+fn serve_libais(
+    mut h: Harness,
+    hello_reply: HelloReply,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<IpcEvent>> {
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        // Once stopped, go on until every client has gone (5 s at most).
+        let mut stopped_at = None;
+        loop {
+            if stopped_at.is_none() && stop.load(std::sync::atomic::Ordering::Relaxed) {
+                stopped_at = Some(Instant::now());
+            }
+            if let Some(at) = stopped_at {
+                if h.server.connection_count() == 0 || at.elapsed() > WAIT {
+                    break;
+                }
+            }
+            for event in h.turn(Duration::from_millis(10)) {
+                if let IpcEvent::Frame { conn, frame } = &event {
+                    if let Ok(hello) = Hello::decode(frame) {
+                        let reply = hello_reply.encode(hello.service.code());
+                        h.server.send(*conn, reply).unwrap();
+                    } else {
+                        let callback = Frame::callback(ServiceId::Cfg, 1, frame.body.clone());
+                        h.server.send(*conn, callback.encode().unwrap()).unwrap();
+                        let reply =
+                            Frame::response(frame.service, frame.id, Ok(()), frame.body.clone());
+                        h.server.send(*conn, reply.encode().unwrap()).unwrap();
+                    }
+                }
+                seen.push(event);
+            }
+        }
+        seen
+    })
+}
+
+#[test]
+fn libais_client_talks_to_the_server() {
+    use libais::client::{ClientConfig, Connection};
+    let h = Harness::new();
+    let config = ClientConfig::with_socket(h.path());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = serve_libais(h, HelloReply::accepted(Version::B_01_01), stop.clone());
+
+    let mut conn = Connection::connect_with(&config, ServiceId::Cfg, Version::B_01_01).unwrap();
+    let reply = conn.request(4, b"echo").unwrap();
+    assert_eq!((reply.status, &reply.body[..]), (Ok(()), &b"echo"[..]));
+    let callback = conn.recv_callback(false).unwrap().unwrap();
+    assert_eq!((callback.id, &callback.body[..]), (1, &b"echo"[..]));
+    let big = vec![3u8; MAX_BODY_BYTES];
+    assert_eq!(conn.request(5, &big).unwrap().body.len(), MAX_BODY_BYTES);
+    drop(conn);
+
+    let second = Connection::connect_with(&config, ServiceId::Cfg, Version::new(b'B', 1, 0));
+    assert_eq!(second.unwrap().version(), Version::B_01_01);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = server.join().unwrap();
+    let closed = seen
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                IpcEvent::Closed {
+                    reason: CloseReason::PeerClosed { mid_frame: false },
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(closed, 2, "{seen:?}");
+}
+
+#[test]
+fn libais_client_sees_refusals() {
+    use libais::client::{ClientConfig, Connection};
+    // Credentials not allowed: ACCESS, before any Hello is read.
+    let mut h = Harness::new();
+    h.server.fake_creds = Some(Creds {
+        pid: 1,
+        uid: 4242,
+        gid: 4242,
+    });
+    let config = ClientConfig::with_socket(h.path());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = serve_libais(h, HelloReply::accepted(Version::B_01_01), stop.clone());
+    assert_eq!(
+        Connection::connect_with(&config, ServiceId::Cfg, Version::B_01_01).unwrap_err(),
+        AisError::Access
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(server.join().unwrap().is_empty());
+
+    // A service the executive does not host.
+    let h = Harness::new();
+    let config = ClientConfig::with_socket(h.path());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = serve_libais(h, HelloReply::refused(AisError::NotSupported), stop.clone());
+    assert_eq!(
+        Connection::connect_with(&config, ServiceId::Backup, Version::B_01_01).unwrap_err(),
+        AisError::NotSupported
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    server.join().unwrap();
+
+    // Over the connection limit: NO_RESOURCES.
+    let h = Harness::with(|config| config.max_connections = 1);
+    let config = ClientConfig::with_socket(h.path());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = serve_libais(h, HelloReply::accepted(Version::B_01_01), stop.clone());
+    let first = Connection::connect_with(&config, ServiceId::Cfg, Version::B_01_01).unwrap();
+    assert_eq!(
+        Connection::connect_with(&config, ServiceId::Cfg, Version::B_01_01).unwrap_err(),
+        AisError::NoResources
+    );
+    drop(first);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    server.join().unwrap();
+}
