@@ -5,3 +5,6 @@
 //! (issue #4) wraps it.
 
 pub mod client;
+pub mod clm;
+pub mod evs;
+pub mod ffi;
