@@ -1,0 +1,176 @@
+/*
+ * Prints the size of every type, the offset of every struct field and the
+ * value of every constant of saAis.h, saClm.h and evs.h, one per line:
+ *   size <type> <bytes>
+ *   offset <type>.<field> <bytes>
+ *   const <name> <value>
+ * tests/c_headers.rs compares the output with the Rust definitions.
+ */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "saAis.h"
+#include "saClm.h"
+#include "evs.h"
+
+#define SIZE(T) printf("size %s %lu\n", #T, (unsigned long)sizeof(T))
+#define OFF(T, F) printf("offset %s.%s %lu\n", #T, #F, (unsigned long)offsetof(T, F))
+#define CONST(C) printf("const %s %llu\n", #C, (unsigned long long)(C))
+
+int main(void)
+{
+	/* saAis.h */
+	SIZE(SaBoolT);
+	SIZE(SaInt8T);
+	SIZE(SaInt16T);
+	SIZE(SaInt32T);
+	SIZE(SaInt64T);
+	SIZE(SaUint8T);
+	SIZE(SaUint16T);
+	SIZE(SaUint32T);
+	SIZE(SaUint64T);
+	SIZE(SaFloatT);
+	SIZE(SaDoubleT);
+	SIZE(SaStringT);
+	SIZE(SaTimeT);
+	SIZE(SaNameT);
+	OFF(SaNameT, length);
+	OFF(SaNameT, value);
+	SIZE(SaVersionT);
+	OFF(SaVersionT, releaseCode);
+	OFF(SaVersionT, majorVersion);
+	OFF(SaVersionT, minorVersion);
+	SIZE(SaNtfIdentifierT);
+	SIZE(SaDispatchFlagsT);
+	SIZE(SaSelectionObjectT);
+	SIZE(SaInvocationT);
+	SIZE(SaSizeT);
+	SIZE(SaAisErrorT);
+	CONST(SA_FALSE);
+	CONST(SA_TRUE);
+	CONST(SA_TIME_END);
+	CONST(SA_TIME_BEGIN);
+	CONST(SA_TIME_UNKNOWN);
+	CONST(SA_TIME_ONE_MICROSECOND);
+	CONST(SA_TIME_ONE_MILLISECOND);
+	CONST(SA_TIME_ONE_SECOND);
+	CONST(SA_TIME_ONE_MINUTE);
+	CONST(SA_TIME_ONE_HOUR);
+	CONST(SA_TIME_ONE_DAY);
+	CONST(SA_TIME_MAX);
+	CONST(SA_MAX_NAME_LENGTH);
+	CONST(SA_TRACK_CURRENT);
+	CONST(SA_TRACK_CHANGES);
+	CONST(SA_TRACK_CHANGES_ONLY);
+	CONST(SA_DISPATCH_ONE);
+	CONST(SA_DISPATCH_ALL);
+	CONST(SA_DISPATCH_BLOCKING);
+	CONST(SA_HANDLE_INVALID);
+	CONST(SA_AIS_OK);
+	CONST(SA_AIS_ERR_LIBRARY);
+	CONST(SA_AIS_ERR_VERSION);
+	CONST(SA_AIS_ERR_INIT);
+	CONST(SA_AIS_ERR_TIMEOUT);
+	CONST(SA_AIS_ERR_TRY_AGAIN);
+	CONST(SA_AIS_ERR_INVALID_PARAM);
+	CONST(SA_AIS_ERR_NO_MEMORY);
+	CONST(SA_AIS_ERR_BAD_HANDLE);
+	CONST(SA_AIS_ERR_BUSY);
+	CONST(SA_AIS_ERR_ACCESS);
+	CONST(SA_AIS_ERR_NOT_EXIST);
+	CONST(SA_AIS_ERR_NAME_TOO_LONG);
+	CONST(SA_AIS_ERR_EXIST);
+	CONST(SA_AIS_ERR_NO_SPACE);
+	CONST(SA_AIS_ERR_INTERRUPT);
+	CONST(SA_AIS_ERR_NAME_NOT_FOUND);
+	CONST(SA_AIS_ERR_NO_RESOURCES);
+	CONST(SA_AIS_ERR_NOT_SUPPORTED);
+	CONST(SA_AIS_ERR_BAD_OPERATION);
+	CONST(SA_AIS_ERR_FAILED_OPERATION);
+	CONST(SA_AIS_ERR_MESSAGE_ERROR);
+	CONST(SA_AIS_ERR_QUEUE_FULL);
+	CONST(SA_AIS_ERR_QUEUE_NOT_AVAILABLE);
+	CONST(SA_AIS_ERR_BAD_FLAGS);
+	CONST(SA_AIS_ERR_TOO_BIG);
+	CONST(SA_AIS_ERR_NO_SECTIONS);
+	CONST(SA_AIS_ERR_SECURITY);
+
+	/* saClm.h */
+	SIZE(SaClmHandleT);
+	SIZE(SaClmNodeIdT);
+	SIZE(SaClmNodeAddressFamilyT);
+	SIZE(SaClmNodeAddressT);
+	OFF(SaClmNodeAddressT, family);
+	OFF(SaClmNodeAddressT, length);
+	OFF(SaClmNodeAddressT, value);
+	SIZE(SaClmClusterNodeT);
+	OFF(SaClmClusterNodeT, nodeId);
+	OFF(SaClmClusterNodeT, nodeAddress);
+	OFF(SaClmClusterNodeT, nodeName);
+	OFF(SaClmClusterNodeT, member);
+	OFF(SaClmClusterNodeT, bootTimestamp);
+	OFF(SaClmClusterNodeT, initialViewNumber);
+	SIZE(SaClmClusterChangesT);
+	SIZE(SaClmClusterNotificationT);
+	OFF(SaClmClusterNotificationT, clusterNode);
+	OFF(SaClmClusterNotificationT, clusterChange);
+	SIZE(SaClmClusterNotificationBufferT);
+	OFF(SaClmClusterNotificationBufferT, viewNumber);
+	OFF(SaClmClusterNotificationBufferT, numberOfItems);
+	OFF(SaClmClusterNotificationBufferT, notification);
+	SIZE(SaClmClusterNodeGetCallbackT);
+	SIZE(SaClmClusterTrackCallbackT);
+	SIZE(SaClmCallbacksT);
+	OFF(SaClmCallbacksT, saClmClusterNodeGetCallback);
+	OFF(SaClmCallbacksT, saClmClusterTrackCallback);
+	CONST(SA_CLM_LOCAL_NODE_ID);
+	CONST(SA_CLM_MAX_ADDRESS_LENGTH);
+	CONST(SA_CLM_AF_INET);
+	CONST(SA_CLM_AF_INET6);
+	CONST(SA_CLM_NODE_NO_CHANGE);
+	CONST(SA_CLM_NODE_JOINED);
+	CONST(SA_CLM_NODE_LEFT);
+	CONST(SA_CLM_NODE_RECONFIGURED);
+
+	/* evs.h */
+	SIZE(evs_handle_t);
+	SIZE(evs_dispatch_t);
+	SIZE(evs_guarantee_t);
+	SIZE(evs_error_t);
+	SIZE(struct evs_address);
+	OFF(struct evs_address, nodeid);
+	OFF(struct evs_address, family);
+	OFF(struct evs_address, addr);
+	SIZE(struct evs_group);
+	OFF(struct evs_group, key);
+	SIZE(evs_deliver_fn_t);
+	SIZE(evs_confchg_fn_t);
+	SIZE(evs_callbacks_t);
+	OFF(evs_callbacks_t, evs_deliver_fn);
+	OFF(evs_callbacks_t, evs_confchg_fn);
+	SIZE(struct iovec);
+	OFF(struct iovec, iov_base);
+	OFF(struct iovec, iov_len);
+	CONST(EVS_DISPATCH_ONE);
+	CONST(EVS_DISPATCH_ALL);
+	CONST(EVS_DISPATCH_BLOCKING);
+	CONST(EVS_TYPE_UNORDERED);
+	CONST(EVS_TYPE_FIFO);
+	CONST(EVS_TYPE_AGREED);
+	CONST(EVS_TYPE_SAFE);
+	CONST(EVS_OK);
+	CONST(EVS_ERR_LIBRARY);
+	CONST(EVS_ERR_TIMEOUT);
+	CONST(EVS_ERR_TRY_AGAIN);
+	CONST(EVS_ERR_INVALID_PARAM);
+	CONST(EVS_ERR_NO_MEMORY);
+	CONST(EVS_ERR_BAD_HANDLE);
+	CONST(EVS_ERR_ACCESS);
+	CONST(EVS_ERR_NOT_EXIST);
+	CONST(EVS_ERR_EXIST);
+	CONST(EVS_ERR_NOT_SUPPORTED);
+	CONST(EVS_ERR_SECURITY);
+	CONST(EVS_ERR_TOO_MANY_GROUPS);
+	CONST(TOTEMIP_ADDRLEN);
+	return 0;
+}

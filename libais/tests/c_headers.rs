@@ -1,0 +1,354 @@
+//! The C headers against the Rust side (STYLE rule 14): every header
+//! compiles alone with `-Wall -Wextra -Werror -std=c99 -pedantic` (and as
+//! C++ when a C++ compiler is present); every struct's size and every
+//! field's offset, every type's size and every constant's value, printed by
+//! a C program, equal the `#[repr(C)]` mirrors and constants in
+//! `libais::ffi::types`; every prototype survives a redeclaration with the
+//! specification's prototype, and every function is exported by
+//! `libais.so`, whose soname is `libais.so.1`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::mem::{offset_of, size_of};
+use std::process::Command;
+
+use common::{build_c, cc, cxx, run, stage, C_FLAGS, HEADERS};
+use libais::ffi::types::*;
+use proto::AisError;
+
+#[test]
+fn every_header_compiles_alone_as_c99_and_as_cpp() {
+    let s = stage();
+    for h in HEADERS {
+        // Twice: the include guard must hold.
+        let src = format!("#include \"{h}\"\n#include \"{h}\"\nint main(void) {{ return 0; }}\n");
+        let file = s.bin.join(format!("alone_{h}.c"));
+        std::fs::write(&file, &src).unwrap();
+        let mut c = Command::new(cc());
+        c.args(C_FLAGS)
+            .arg("-fsyntax-only")
+            .arg("-I")
+            .arg(&s.include)
+            .arg(&file);
+        run(&mut c).unwrap_or_else(|e| panic!("{h} as C: {e}"));
+        if let Some(cxx) = cxx() {
+            let mut c = Command::new(cxx);
+            c.args(["-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only"])
+                .args(["-x", "c++"])
+                .arg("-I")
+                .arg(&s.include)
+                .arg(&file);
+            run(&mut c).unwrap_or_else(|e| panic!("{h} as C++: {e}"));
+        }
+    }
+}
+
+/// What the Rust side says: the same keys `ctest/layout.c` prints.
+fn rust_layout() -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    macro_rules! size {
+        ($name:expr, $t:ty) => {
+            m.insert(format!("size {}", $name), size_of::<$t>() as u64);
+        };
+    }
+    macro_rules! off {
+        ($name:expr, $t:ty, $($f:ident),+) => {
+            $(m.insert(format!("offset {}.{}", $name, stringify!($f)), offset_of!($t, $f) as u64);)+
+        };
+    }
+    macro_rules! consts {
+        ($($c:ident),+ $(,)?) => {
+            $(m.insert(format!("const {}", stringify!($c)), $c as u64);)+
+        };
+    }
+    // saAis.h
+    size!("SaBoolT", SaBoolT);
+    size!("SaInt8T", i8);
+    size!("SaInt16T", i16);
+    size!("SaInt32T", i32);
+    size!("SaInt64T", SaInt64T);
+    size!("SaUint8T", SaUint8T);
+    size!("SaUint16T", SaUint16T);
+    size!("SaUint32T", SaUint32T);
+    size!("SaUint64T", SaUint64T);
+    size!("SaFloatT", f32);
+    size!("SaDoubleT", f64);
+    size!("SaStringT", *mut std::ffi::c_char);
+    size!("SaTimeT", SaTimeT);
+    size!("SaNameT", SaNameT);
+    off!("SaNameT", SaNameT, length, value);
+    size!("SaVersionT", SaVersionT);
+    off!(
+        "SaVersionT",
+        SaVersionT,
+        releaseCode,
+        majorVersion,
+        minorVersion
+    );
+    size!("SaNtfIdentifierT", SaNtfIdentifierT);
+    size!("SaDispatchFlagsT", SaDispatchFlagsT);
+    size!("SaSelectionObjectT", SaSelectionObjectT);
+    size!("SaInvocationT", SaInvocationT);
+    size!("SaSizeT", SaSizeT);
+    size!("SaAisErrorT", SaAisErrorT);
+    consts!(
+        SA_FALSE,
+        SA_TRUE,
+        SA_TIME_END,
+        SA_TIME_BEGIN,
+        SA_TIME_UNKNOWN,
+        SA_TIME_ONE_MICROSECOND,
+        SA_TIME_ONE_MILLISECOND,
+        SA_TIME_ONE_SECOND,
+        SA_TIME_ONE_MINUTE,
+        SA_TIME_ONE_HOUR,
+        SA_TIME_ONE_DAY,
+        SA_TIME_MAX,
+        SA_MAX_NAME_LENGTH,
+        SA_TRACK_CURRENT,
+        SA_TRACK_CHANGES,
+        SA_TRACK_CHANGES_ONLY,
+        SA_DISPATCH_ONE,
+        SA_DISPATCH_ALL,
+        SA_DISPATCH_BLOCKING,
+        SA_HANDLE_INVALID,
+        SA_AIS_OK,
+        SA_AIS_ERR_SECURITY,
+    );
+    // The error codes come from proto, the one definition of SaAisErrorT.
+    for e in AisError::ALL {
+        m.insert(format!("const {}", e.c_name()), u64::from(e.code()));
+    }
+    // saClm.h
+    size!("SaClmHandleT", SaClmHandleT);
+    size!("SaClmNodeIdT", SaClmNodeIdT);
+    size!("SaClmNodeAddressFamilyT", SaClmNodeAddressFamilyT);
+    size!("SaClmNodeAddressT", SaClmNodeAddressT);
+    off!(
+        "SaClmNodeAddressT",
+        SaClmNodeAddressT,
+        family,
+        length,
+        value
+    );
+    size!("SaClmClusterNodeT", SaClmClusterNodeT);
+    off!(
+        "SaClmClusterNodeT",
+        SaClmClusterNodeT,
+        nodeId,
+        nodeAddress,
+        nodeName,
+        member,
+        bootTimestamp,
+        initialViewNumber
+    );
+    size!("SaClmClusterChangesT", SaClmClusterChangesT);
+    size!("SaClmClusterNotificationT", SaClmClusterNotificationT);
+    off!(
+        "SaClmClusterNotificationT",
+        SaClmClusterNotificationT,
+        clusterNode,
+        clusterChange
+    );
+    size!(
+        "SaClmClusterNotificationBufferT",
+        SaClmClusterNotificationBufferT
+    );
+    off!(
+        "SaClmClusterNotificationBufferT",
+        SaClmClusterNotificationBufferT,
+        viewNumber,
+        numberOfItems,
+        notification
+    );
+    size!("SaClmClusterNodeGetCallbackT", SaClmClusterNodeGetCallbackT);
+    size!("SaClmClusterTrackCallbackT", SaClmClusterTrackCallbackT);
+    size!("SaClmCallbacksT", SaClmCallbacksT);
+    off!(
+        "SaClmCallbacksT",
+        SaClmCallbacksT,
+        saClmClusterNodeGetCallback,
+        saClmClusterTrackCallback
+    );
+    consts!(
+        SA_CLM_LOCAL_NODE_ID,
+        SA_CLM_MAX_ADDRESS_LENGTH,
+        SA_CLM_AF_INET,
+        SA_CLM_AF_INET6,
+        SA_CLM_NODE_NO_CHANGE,
+        SA_CLM_NODE_JOINED,
+        SA_CLM_NODE_LEFT,
+        SA_CLM_NODE_RECONFIGURED,
+    );
+    // evs.h
+    size!("evs_handle_t", evs_handle_t);
+    size!("evs_dispatch_t", evs_dispatch_t);
+    size!("evs_guarantee_t", evs_guarantee_t);
+    size!("evs_error_t", evs_error_t);
+    size!("struct evs_address", evs_address);
+    off!("struct evs_address", evs_address, nodeid, family, addr);
+    size!("struct evs_group", evs_group);
+    off!("struct evs_group", evs_group, key);
+    size!("evs_deliver_fn_t", evs_deliver_fn_t);
+    size!("evs_confchg_fn_t", evs_confchg_fn_t);
+    size!("evs_callbacks_t", evs_callbacks_t);
+    off!(
+        "evs_callbacks_t",
+        evs_callbacks_t,
+        evs_deliver_fn,
+        evs_confchg_fn
+    );
+    size!("struct iovec", iovec);
+    off!("struct iovec", iovec, iov_base, iov_len);
+    consts!(
+        EVS_DISPATCH_ONE,
+        EVS_DISPATCH_ALL,
+        EVS_DISPATCH_BLOCKING,
+        EVS_TYPE_UNORDERED,
+        EVS_TYPE_FIFO,
+        EVS_TYPE_AGREED,
+        EVS_TYPE_SAFE,
+        EVS_OK,
+        EVS_ERR_LIBRARY,
+        EVS_ERR_TIMEOUT,
+        EVS_ERR_TRY_AGAIN,
+        EVS_ERR_INVALID_PARAM,
+        EVS_ERR_NO_MEMORY,
+        EVS_ERR_BAD_HANDLE,
+        EVS_ERR_ACCESS,
+        EVS_ERR_NOT_EXIST,
+        EVS_ERR_EXIST,
+        EVS_ERR_NOT_SUPPORTED,
+        EVS_ERR_SECURITY,
+        EVS_ERR_TOO_MANY_GROUPS,
+        TOTEMIP_ADDRLEN,
+    );
+    m
+}
+
+/// What C says: `ctest/layout.c`'s output.
+fn c_layout() -> BTreeMap<String, u64> {
+    let prog = build_c("layout.c", &[]);
+    let out = run(&mut Command::new(&prog)).unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8(out.stdout).expect("ASCII output");
+    text.lines()
+        .map(|line| {
+            let (key, value) = line.rsplit_once(' ').expect("`<key> <value>` lines");
+            (key.to_string(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+#[test]
+fn sizes_offsets_and_constants_agree_with_the_rust_side() {
+    let c = c_layout();
+    let rust = rust_layout();
+    let mut diffs = Vec::new();
+    for (k, v) in &c {
+        match rust.get(k) {
+            Some(r) if r == v => {}
+            Some(r) => diffs.push(format!("{k}: C {v}, Rust {r}")),
+            None => diffs.push(format!("{k}: C {v}, not checked on the Rust side")),
+        }
+    }
+    for k in rust.keys().filter(|k| !c.contains_key(*k)) {
+        diffs.push(format!("{k}: not printed by layout.c"));
+    }
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    // The numbers the openais clients were compiled with (notes §2.1-2.5).
+    let expect = [
+        ("size SaNameT", 258),
+        ("size SaVersionT", 3),
+        ("size SaClmNodeAddressT", 72),
+        ("size SaClmClusterNodeT", 360),
+        ("offset SaClmClusterNodeT.nodeName", 76),
+        ("offset SaClmClusterNodeT.bootTimestamp", 344),
+        ("size SaClmClusterNotificationT", 368),
+        ("size SaClmClusterNotificationBufferT", 24),
+        ("size struct evs_group", 32),
+        ("size struct evs_address", 24),
+        ("const SA_AIS_ERR_NO_SECTIONS", 27),
+        ("const EVS_ERR_TOO_MANY_GROUPS", 30),
+    ];
+    for (k, v) in expect {
+        assert_eq!(c.get(k), Some(&v), "{k}");
+    }
+    println!("{} sizes, offsets and constants agree", c.len());
+}
+
+#[test]
+fn every_prototype_matches_the_specification_and_is_exported() {
+    let prog = build_c("prototypes.c", &[]);
+    let out = run(&mut Command::new(&prog)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "functions 17 of 17\n");
+    if let Some(cxx) = cxx() {
+        // The same file as C++: extern "C" linkage of every declaration.
+        let s = stage();
+        let exe = s.bin.join("prototypes_cpp");
+        let mut c = Command::new(cxx);
+        c.args(["-Wall", "-Wextra", "-Werror", "-x", "c++"])
+            .arg("-I")
+            .arg(&s.include)
+            .arg(s.ctest.join("prototypes.c"))
+            .args(["-x", "none", "-o"])
+            .arg(&exe)
+            .arg("-L")
+            .arg(&s.lib)
+            .arg(format!("-Wl,-rpath,{}", s.lib.display()))
+            .arg("-lais");
+        run(&mut c).unwrap_or_else(|e| panic!("prototypes.c as C++: {e}"));
+        run(&mut Command::new(&exe)).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
+fn the_library_has_its_soname_and_exports_only_the_api() {
+    let s = stage();
+    let lib = s.lib.join("libais.so.1");
+    let Ok(out) = Command::new("readelf").arg("-dW").arg(&lib).output() else {
+        panic!("readelf is needed to check the soname");
+    };
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dynamic.contains("Library soname: [libais.so.1]"),
+        "{dynamic}"
+    );
+    let out = run(Command::new("nm").args(["-D", "--defined-only"]).arg(&lib))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let symbols = String::from_utf8_lossy(&out.stdout);
+    let exported: Vec<&str> = symbols
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, kind, name) = (f.next()?, f.next()?, f.next()?);
+            (kind == "T").then_some(name)
+        })
+        .collect();
+    for f in [
+        "saClmInitialize",
+        "saClmSelectionObjectGet",
+        "saClmDispatch",
+        "saClmFinalize",
+        "saClmClusterTrack",
+        "saClmClusterTrackStop",
+        "saClmClusterNodeGet",
+        "saClmClusterNodeGetAsync",
+        "evs_initialize",
+        "evs_finalize",
+        "evs_fd_get",
+        "evs_dispatch",
+        "evs_join",
+        "evs_leave",
+        "evs_mcast_joined",
+        "evs_mcast_groups",
+        "evs_membership_get",
+    ] {
+        assert!(exported.contains(&f), "{f} not exported: {exported:?}");
+    }
+    let foreign: Vec<&&str> = exported
+        .iter()
+        .filter(|n| !(n.starts_with("sa") || n.starts_with("evs_")))
+        .collect();
+    assert!(foreign.is_empty(), "unexpected exports: {foreign:?}");
+}
