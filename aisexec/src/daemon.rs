@@ -363,6 +363,10 @@ impl Daemon {
                         self.try_again(conn, id, &frame);
                         continue;
                     }
+                    if frame.service == proto::ServiceId::Cfg.code() {
+                        // A status request reports the daemon's counters too.
+                        self.node.set_driver_counters(self.own_counters());
+                    }
                     self.node.client_frame(now, id, frame);
                 }
                 IpcEvent::Closed { conn, reason } => {
@@ -619,6 +623,7 @@ impl Daemon {
                     ));
                     self.transport.set_nodes(nodes);
                 }
+                self.node.set_directory(crate::directory(&new));
             }
         }
         match new.totem_config(self.node_id) {

@@ -252,17 +252,7 @@ fn start(cli: &Cli, logging: &Logging) -> Result<Option<(Daemon, PidFile)>, Fata
         ))
     })?;
 
-    let directory = config
-        .nodes
-        .iter()
-        .map(|n| {
-            let info = NodeInfo {
-                addr: config.node_addr(n).to_string(),
-                name: n.name.clone().unwrap_or_default(),
-            };
-            (n.node_id, info)
-        })
-        .collect::<BTreeMap<_, _>>();
+    let directory = directory(&config);
     let boot_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
@@ -371,4 +361,19 @@ fn allow_list(config: &ClusterConfig) -> Result<Allowed, Fatal> {
         });
     }
     Ok(allowed)
+}
+
+/// The address book the status service shows: every node of the nodelist.
+pub(crate) fn directory(config: &ClusterConfig) -> BTreeMap<NodeId, NodeInfo> {
+    config
+        .nodes
+        .iter()
+        .map(|n| {
+            let info = NodeInfo {
+                addr: config.node_addr(n).to_string(),
+                name: n.name.clone().unwrap_or_default(),
+            };
+            (n.node_id, info)
+        })
+        .collect()
 }

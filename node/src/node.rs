@@ -83,6 +83,8 @@ pub struct Node {
     events: VecDeque<NodeEvent>,
     observe: bool,
     stats: NodeStats,
+    /// Counters of the driver (transport, IPC), reported with the node's.
+    driver_counters: Vec<(&'static str, u64)>,
 }
 
 /// Engines multicast through this: Totem at the current time.
@@ -114,6 +116,7 @@ impl Node {
             events: VecDeque::new(),
             observe: cfg.observe,
             stats: NodeStats::default(),
+            driver_counters: Vec::new(),
         };
         node.process(now);
         Ok(node)
@@ -401,6 +404,23 @@ impl Node {
     /// The ring status, as `ais-ring-status` shows it.
     pub fn status(&self) -> proto::status::RingStatus {
         status::ring_status(self)
+    }
+
+    /// Replaces the address book (the daemon re-reads its nodelist on
+    /// SIGHUP).
+    pub fn set_directory(&mut self, directory: BTreeMap<NodeId, NodeInfo>) {
+        self.directory = directory;
+    }
+
+    /// Sets the driver's own counters (datagrams dropped, clients refused,
+    /// ...), listed after the node's in [`Node::status`]. The driver
+    /// refreshes them before it passes a status request in.
+    pub fn set_driver_counters(&mut self, counters: Vec<(&'static str, u64)>) {
+        self.driver_counters = counters;
+    }
+
+    pub(crate) fn driver_counters(&self) -> &[(&'static str, u64)] {
+        &self.driver_counters
     }
 
     pub(crate) fn directory(&self) -> &BTreeMap<NodeId, NodeInfo> {

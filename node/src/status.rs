@@ -31,7 +31,7 @@ pub(crate) fn ring_status(node: &Node) -> RingStatus {
     let t = totem.stats();
     let s = node.services().stats();
     let n = node.stats();
-    let counters: Vec<(&str, u64)> = vec![
+    let mut counters: Vec<(&str, u64)> = vec![
         ("tokens_received", t.tokens_received),
         ("token_retransmits", t.token_retransmits),
         ("mcasts_sent", t.mcasts_sent),
@@ -54,6 +54,7 @@ pub(crate) fn ring_status(node: &Node) -> RingStatus {
         ("clients_violations", n.clients_violations),
         ("requests", n.requests),
     ];
+    counters.extend(node.driver_counters().iter().copied());
     RingStatus {
         node_id: totem.node_id().get(),
         ring_id: RingId {

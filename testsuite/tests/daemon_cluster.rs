@@ -243,6 +243,12 @@ fn sighup_adds_a_node() {
     let (status, took) = formed(&c, &[1, 2, 3]);
     println!("after SIGHUP: ring {:?} of 3 in {took:?}", status.ring_id);
     assert!(c.log(1).contains("nodelist (+3 127.0.0.3:"), "{}", c.log(1));
+    // The added node has its address in the status too.
+    let status = c.status(1).expect("status");
+    let three = status.members.iter().find(|m| m.id == 3).expect("member 3");
+    assert!(three.addr.starts_with("127.0.0.3:"), "{three:?}");
+    // The daemon's own counters are reported beside the node's.
+    assert!(status.counter("udp_received").unwrap_or(0) > 0, "{status:?}");
 }
 
 #[test]
