@@ -305,7 +305,9 @@ pub struct LivenessFacts {
     /// How long the ring may take to converge.
     pub bound: Duration,
     /// When every live node was first seen Operational in one ring of all
-    /// live nodes, whose regular configuration it had delivered.
+    /// live nodes, whose regular configuration it had delivered; a ring
+    /// left before every probe sent for it was delivered everywhere does
+    /// not count (it was broken already, see the simulator).
     pub converged_at: Option<Instant>,
     /// The probes queued at that moment, one per live node.
     pub probes: Vec<MsgId>,
