@@ -260,7 +260,7 @@ fn start(cli: &Cli, logging: &Logging) -> Result<Option<(Daemon, PidFile)>, Fata
     let node = Node::new(
         NodeConfig {
             totem: totem.clone(),
-            engines: engines(me, boot_ns),
+            engines: engines(me, boot_ns, &config.system.disabled),
             directory,
             max_clients,
             observe: false,
@@ -294,7 +294,11 @@ fn start(cli: &Cli, logging: &Logging) -> Result<Option<(Daemon, PidFile)>, Fata
 
 /// The service engines in handler-list order (CLM, EVS, then CKPT and
 /// BACKUP as they land); the CFG (status) service is the node's own.
-fn engines(me: &NodeEntry, boot_ns: i64) -> Vec<Box<dyn services::Engine>> {
+fn engines(
+    me: &NodeEntry,
+    boot_ns: i64,
+    disabled: &[proto::ServiceId],
+) -> Vec<Box<dyn services::Engine>> {
     let local = services::clm::LocalNode {
         address: me.ring0_addr.to_string(),
         family: match me.ring0_addr {
@@ -307,7 +311,7 @@ fn engines(me: &NodeEntry, boot_ns: i64) -> Vec<Box<dyn services::Engine>> {
             .unwrap_or_else(|| format!("node{}", me.node_id)),
         boot_timestamp_ns: boot_ns,
     };
-    services::standard_engines(local, &[])
+    services::standard_engines(local, disabled)
 }
 
 fn local_node_id(cli: &Cli, config: &ClusterConfig) -> Result<NodeId, Fatal> {

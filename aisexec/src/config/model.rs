@@ -45,6 +45,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use proto::ServiceId;
 use totem::{NodeId, TotemConfig, ValidConfig};
 
 use super::syntax::{self, excerpt, Item, Pair, ParseError, Section};
@@ -107,6 +108,9 @@ pub struct SystemSection {
     /// `mlockall` (ours): lock the daemon's memory so that paging does not
     /// delay the token (default off).
     pub mlockall: Option<bool>,
+    /// `disable` (ours): services not to load (`disable: ckpt backup`);
+    /// their clients get SA_AIS_ERR_NOT_SUPPORTED.
+    pub disabled: Vec<ServiceId>,
 }
 
 /// A user or group as written: a number, or a name the daemon looks up.
@@ -583,7 +587,7 @@ impl fmt::Display for Warning {
 const IGNORED_SECTIONS: &[&str] = &["quorum", "amf", "service", "resources"];
 
 /// `system` keys this implementation reads.
-const SYSTEM_KEYS: &[&str] = &["run_dir", "state_dir", "sched_rr", "mlockall"];
+const SYSTEM_KEYS: &[&str] = &["run_dir", "state_dir", "sched_rr", "mlockall", "disable"];
 
 /// `system` keys of corosync that this implementation ignores.
 const SYSTEM_UNUSED_KEYS: &[&str] = &[
@@ -1140,11 +1144,38 @@ impl Reader<'_> {
                 "state_dir" => sys.state_dir = Some(PathBuf::from(self.text(p)?)),
                 "sched_rr" => sys.sched_rr = Some(self.boolean(p)?),
                 "mlockall" => sys.mlockall = Some(self.boolean(p)?),
+                "disable" => sys.disabled = self.services(p)?,
                 key if SYSTEM_UNUSED_KEYS.contains(&key) => self.unused_key("system", p),
                 _ => self.unknown_key("system", p, &[SYSTEM_KEYS, SYSTEM_UNUSED_KEYS].concat()),
             }
         }
         Ok(())
+    }
+
+    /// A list of service names (`clm evs ckpt backup`, blanks or commas
+    /// between them).
+    fn services(&mut self, p: &Pair) -> Result<Vec<ServiceId>, ParseError> {
+        let mut out = Vec::new();
+        for word in p.value.split(|c: char| c == ',' || c.is_whitespace()) {
+            if word.is_empty() {
+                continue;
+            }
+            let service = ServiceId::ALL
+                .into_iter()
+                .find(|s| s.name().eq_ignore_ascii_case(word) && *s != ServiceId::Cfg)
+                .ok_or_else(|| {
+                    self.error(
+                        p.line,
+                        format!(
+                            "a service name (clm, evs, ckpt or backup) in `disable`, not `{word}`"
+                        ),
+                    )
+                })?;
+            if !out.contains(&service) {
+                out.push(service);
+            }
+        }
+        Ok(out)
     }
 
     /// `uidgid { uid gid }` or `aisexec { user group }`: `user` of openais
@@ -1613,6 +1644,20 @@ quorum {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("address literal")
+    }
+
+    #[test]
+    fn system_disable_lists_services() {
+        let (c, _) = parse("system {\n disable: ckpt, BACKUP evs\n}\n");
+        assert_eq!(
+            c.system.disabled,
+            [ServiceId::Ckpt, ServiceId::Backup, ServiceId::Evs]
+        );
+        let e = refused("system {\n\n disable: ckpt cfg\n}\n");
+        assert_eq!(e.line, 3);
+        assert!(e.to_string().contains("not `cfg`"), "{e}");
+        let e = refused("system {\n disable: clm lck\n}\n");
+        assert!(e.to_string().contains("not `lck`"), "{e}");
     }
 
     #[test]
