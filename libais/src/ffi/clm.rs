@@ -21,6 +21,10 @@
 //! - `saClmClusterNodeGetAsync` without a node-get callback is
 //!   `SA_AIS_ERR_INIT`; the callback of an unknown node carries
 //!   `SA_AIS_ERR_NOT_EXIST` and a zeroed node.
+//! - Track callbacks pass the membership's size as `numberOfMembers` (the
+//!   spec; openais passed the entry count). Because openais clients loop
+//!   up to `numberOfMembers`, the array always has at least that many
+//!   entries, those past `numberOfItems` zeroed.
 //! - A NULL `clmCallbacks` at initialize means no callbacks.
 
 #![allow(unsafe_code, non_snake_case)]
@@ -68,6 +72,12 @@ const EMPTY_NODE: SaClmClusterNodeT = SaClmClusterNodeT {
     member: SA_FALSE,
     bootTimestamp: 0,
     initialViewNumber: 0,
+};
+
+/// A notification with every field zero (padding, see [`invoke`]).
+const EMPTY_NOTIFICATION: SaClmClusterNotificationT = SaClmClusterNotificationT {
+    clusterNode: EMPTY_NODE,
+    clusterChange: 0,
 };
 
 fn lookup(handle: SaClmHandleT) -> Result<Arc<ClmInstance>, Code> {
@@ -335,10 +345,21 @@ fn invoke(callbacks: &SaClmCallbacksT, callback: ClmCallback) {
             };
             let mut items: Vec<SaClmClusterNotificationT> =
                 t.items.iter().map(notification).collect();
+            // Cannot truncate: the decoder caps items at MAX_ITEMS.
+            let number_of_items = items.len() as u32;
+            // openais passed the entry count as numberOfMembers and its
+            // clients (testclm) loop up to numberOfMembers; we pass the
+            // membership's size, as the spec says, which is larger than
+            // the entry count for a CHANGES_ONLY notification. Zeroed
+            // entries up to it keep such a client from reading past the
+            // array.
+            let padded = (t.members as usize).min(proto::clm::MAX_ITEMS);
+            if items.len() < padded {
+                items.resize(padded, EMPTY_NOTIFICATION);
+            }
             let buffer = SaClmClusterNotificationBufferT {
                 viewNumber: t.view,
-                // Cannot truncate: the decoder caps items at MAX_ITEMS.
-                numberOfItems: items.len() as u32,
+                numberOfItems: number_of_items,
                 notification: if items.is_empty() {
                     std::ptr::null_mut()
                 } else {
@@ -435,6 +456,52 @@ mod tests {
             change: ClusterChange::Left,
         });
         assert_eq!(n.clusterChange, SA_CLM_NODE_LEFT);
+    }
+
+    use std::sync::Mutex;
+
+    /// What the test track callback saw: items, members, entry changes
+    /// read up to numberOfMembers, status.
+    type Seen = (u32, u32, Vec<u32>, u32);
+    static SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
+
+    unsafe extern "C" fn record_track(
+        buf: *const SaClmClusterNotificationBufferT,
+        members: u32,
+        error: SaAisErrorT,
+    ) {
+        // SAFETY: the library passes a valid buffer whose array holds at
+        // least max(numberOfItems, numberOfMembers) entries.
+        let (items, changes) = unsafe {
+            let b = &*buf;
+            let n = b.numberOfItems.max(members) as usize;
+            let entries = std::slice::from_raw_parts(b.notification, n);
+            (
+                b.numberOfItems,
+                entries.iter().map(|e| e.clusterChange).collect(),
+            )
+        };
+        SEEN.lock().unwrap().push((items, members, changes, error));
+    }
+
+    #[test]
+    fn a_changes_only_callback_is_padded_up_to_number_of_members() {
+        let callbacks = SaClmCallbacksT {
+            saClmClusterNodeGetCallback: None,
+            saClmClusterTrackCallback: Some(record_track),
+        };
+        let t = proto::clm::TrackCallback {
+            view: 7,
+            items: vec![Notification {
+                node: node(),
+                change: ClusterChange::Left,
+            }],
+            members: 3,
+            status: Ok(()),
+        };
+        invoke(&callbacks, ClmCallback::Track(t));
+        let seen = SEEN.lock().unwrap().pop().unwrap();
+        assert_eq!(seen, (1, 3, vec![SA_CLM_NODE_LEFT, 0, 0], 1));
     }
 
     #[test]
