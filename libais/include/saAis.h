@@ -67,6 +67,12 @@ typedef SaUint64T SaNtfIdentifierT;
 #define SA_TRACK_CHANGES      0x02
 #define SA_TRACK_CHANGES_ONLY 0x04
 
+/*
+ * In libais, as in openais 0.80: SA_DISPATCH_ALL invokes every callback
+ * pending now and returns; SA_DISPATCH_ONE waits for one callback, invokes
+ * it and returns; SA_DISPATCH_BLOCKING invokes callbacks until the handle
+ * is finalized (from any thread, or from a callback), then returns SA_AIS_OK.
+ */
 typedef enum {
 	SA_DISPATCH_ONE = 1,
 	SA_DISPATCH_ALL = 2,

@@ -10,7 +10,10 @@
 //! - EVS: 3 processes on 3 nodes each send 10 000 messages (some larger
 //!   than the MTU) to one group concurrently; every receiver logs the same
 //!   sequence, byte for byte;
-//! - the chat example, and no leak per call.
+//! - the chat example, and no leak per call (descriptors and memory over
+//!   2 000 rounds; and, when valgrind is installed, the error-code and
+//!   dispatch programs run under memcheck: no memory error, no definite
+//!   leak).
 //!
 //! The cluster tests take one at a time (a lock): each starts its own
 //! daemons on its own port, and running them together would only make the
@@ -46,6 +49,30 @@ fn formed(c: &Cluster, ids: &[u8]) -> u64 {
 /// `prog args...` with `AIS_SOCKET=socket`.
 fn client(prog: &Path, socket: &Path) -> Command {
     let mut cmd = Command::new(prog);
+    cmd.env("AIS_SOCKET", socket);
+    cmd
+}
+
+/// `prog` with `AIS_SOCKET=socket`, under valgrind's memcheck when it is
+/// installed: any memory error or definite leak fails the run (exit 9).
+fn checked_client(prog: &Path, socket: &Path) -> Command {
+    let valgrind = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut cmd = if valgrind {
+        let mut c = Command::new("valgrind");
+        c.args([
+            "--quiet",
+            "--error-exitcode=9",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+        ])
+        .arg(prog);
+        c
+    } else {
+        Command::new(prog)
+    };
     cmd.env("AIS_SOCKET", socket);
     cmd
 }
@@ -204,17 +231,20 @@ fn error_codes_dispatch_modes_and_chat_on_three_nodes() {
 
     let out = run_ok(
         {
-            let mut cmd = client(&api, &c.node(1).socket());
+            let mut cmd = checked_client(&api, &c.node(1).socket());
             cmd.args(["daemon", "3"]);
             cmd
         },
-        Duration::from_secs(60),
+        Duration::from_secs(120),
     );
     assert_all_passed(&out);
     assert!(out.contains("ok track into a 1-entry array"), "{out}");
     assert!(out.contains("ok failed track started nothing"), "{out}");
 
-    let out = run_ok(client(&modes, &c.node(2).socket()), Duration::from_secs(60));
+    let out = run_ok(
+        checked_client(&modes, &c.node(2).socket()),
+        Duration::from_secs(120),
+    );
     assert_all_passed(&out);
 
     // Chat: node 3 listens; node 1 says two lines and leaves.
