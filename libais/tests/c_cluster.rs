@@ -5,6 +5,7 @@
 //!   a wrong version, bad flags, no executive, and a vanished executive;
 //! - dispatch ONE / ALL / BLOCKING as documented, and finalize from another
 //!   thread or from a callback ending a blocked dispatch;
+//! - handles shared by threads, and calls racing a finalize;
 //! - CLM track callbacks on every node when a node is killed and when it
 //!   comes back, with the same, increasing view numbers everywhere;
 //! - EVS: 3 processes on 3 nodes each send 10 000 messages (some larger
@@ -220,10 +221,11 @@ fn without_an_executive_initialize_is_try_again_and_arguments_are_checked() {
 }
 
 #[test]
-fn error_codes_dispatch_modes_and_chat_on_three_nodes() {
+fn error_codes_dispatch_modes_threads_and_chat_on_three_nodes() {
     let _one = one_cluster_at_a_time();
     let api = build_c("api_errors.c", &[]);
     let modes = build_c("dispatch_modes.c", &[]);
+    let threads = build_c("threads.c", &[]);
     let chat = build_c("evs_chat.c", &[]);
     let mut c = Cluster::new(3, test_port(1), TOKEN_MS);
     c.start_all();
@@ -244,6 +246,12 @@ fn error_codes_dispatch_modes_and_chat_on_three_nodes() {
     let out = run_ok(
         checked_client(&modes, &c.node(2).socket()),
         Duration::from_secs(120),
+    );
+    assert_all_passed(&out);
+
+    let out = run_ok(
+        checked_client(&threads, &c.node(3).socket()),
+        Duration::from_secs(180),
     );
     assert_all_passed(&out);
 
