@@ -6,7 +6,7 @@
 //! - [`table`]: the [`ServiceTable`] that holds the engines in handler-list
 //!   order and routes deliveries, configuration changes and client
 //!   requests to them;
-//! - [`clm`], [`evs`]: the CLM and EVS engines.
+//! - [`clm`], [`evs`], [`ckpt`]: the CLM, EVS and CKPT engines.
 //!
 //! # Driving a table
 //! The node feeds it Totem's events in the order Totem produced them
@@ -17,6 +17,7 @@
 //! [`ServiceTable::poll_event`] (sync progress). `now` never goes back.
 
 pub mod barrier;
+pub mod ckpt;
 pub mod clm;
 pub mod engine;
 pub mod evs;
@@ -25,13 +26,22 @@ pub mod table;
 pub use engine::{ClientOutput, ConnId, Ctx, Engine, ExecHeader, RingTx, RingView, SyncStep};
 pub use table::{ServiceTable, SyncEvent, TableError, TableStats};
 
-/// The engines of a standard executive, in handler-list order (CLM, EVS;
-/// CKPT and BACKUP join them as they land), minus those in `disabled`.
+/// The engines of a standard executive, in handler-list order (CLM, EVS,
+/// CKPT; BACKUP joins them as it lands), minus those in `disabled`. CKPT
+/// gets [`ckpt::DEFAULT_MEMORY_LIMIT_BYTES`] and takes the executive's boot
+/// time as the wall clock at `Instant::ZERO` (the daemon starts its clock
+/// there); a driver that wants another memory limit builds
+/// [`ckpt::Ckpt::new`] itself.
 pub fn standard_engines(
     local: clm::LocalNode,
     disabled: &[proto::ServiceId],
 ) -> Vec<Box<dyn Engine>> {
-    let all: Vec<Box<dyn Engine>> = vec![Box::new(clm::Clm::new(local)), Box::new(evs::Evs::new())];
+    let ckpt = ckpt::CkptConfig::new(local.boot_timestamp_ns);
+    let all: Vec<Box<dyn Engine>> = vec![
+        Box::new(clm::Clm::new(local)),
+        Box::new(evs::Evs::new()),
+        Box::new(ckpt::Ckpt::new(ckpt)),
+    ];
     all.into_iter()
         .filter(|e| !disabled.contains(&e.service()))
         .collect()
