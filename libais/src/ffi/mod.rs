@@ -82,6 +82,32 @@ extern "C" {
     fn malloc(size: usize) -> *mut c_void;
 }
 
+/// How a dispatch call runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DispatchMode {
+    /// Wait for one callback, invoke it, return.
+    One,
+    /// Invoke every pending callback, return.
+    All,
+    /// Invoke callbacks as they come until the handle is finalized.
+    Blocking,
+}
+
+/// One library handle: the safe-layer object `S` and the application's
+/// callbacks `C`.
+#[derive(Debug)]
+pub struct Instance<S, C> {
+    service: Mutex<S>,
+    callbacks: C,
+    /// A duplicate of the connection's selection object, owned here so it
+    /// stays open while any thread uses the instance (a dispatch polls it
+    /// without holding the service's lock).
+    selection: OwnedFd,
+    /// Raised by finalize to wake dispatches blocked in other threads.
+    wake: EventFd,
+    finalized: AtomicBool,
+}
+
 /// Runs an exported function's body: its status, or `SA_AIS_ERR_LIBRARY`
 /// if it panicked.
 pub fn boundary(body: impl FnOnce() -> Result<(), Code>) -> Code {
@@ -153,32 +179,6 @@ pub fn malloc_array<T>(count: usize) -> Result<*mut T, Code> {
     } else {
         Ok(p)
     }
-}
-
-/// How a dispatch call runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DispatchMode {
-    /// Wait for one callback, invoke it, return.
-    One,
-    /// Invoke every pending callback, return.
-    All,
-    /// Invoke callbacks as they come until the handle is finalized.
-    Blocking,
-}
-
-/// One library handle: the safe-layer object `S` and the application's
-/// callbacks `C`.
-#[derive(Debug)]
-pub struct Instance<S, C> {
-    service: Mutex<S>,
-    callbacks: C,
-    /// A duplicate of the connection's selection object, owned here so it
-    /// stays open while any thread uses the instance (a dispatch polls it
-    /// without holding the service's lock).
-    selection: OwnedFd,
-    /// Raised by finalize to wake dispatches blocked in other threads.
-    wake: EventFd,
-    finalized: AtomicBool,
 }
 
 impl<S, C> Instance<S, C> {
