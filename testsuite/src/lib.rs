@@ -14,6 +14,7 @@
 //! multi-process tests (`tests/daemon_cluster.rs`).
 
 pub mod checker;
+pub mod ckptsim;
 pub mod cluster;
 pub mod faults;
 pub mod network;
