@@ -5,7 +5,10 @@ SEEDS ?= 300
 SOAK_SEEDS ?= 20000
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: help build release run test test-unit test-sim soak fmt lint clean
+.PHONY: help build release run test test-unit test-sim soak fmt lint clean install
+
+PREFIX ?= /usr/local
+DESTDIR ?=
 
 help:
 	@echo "make run       a 3-node aisexec cluster on 127.0.0.1-3, its ring status, then its logs"
@@ -13,6 +16,7 @@ help:
 	@echo "make soak      $(SOAK_SEEDS) simulator seeds on $(JOBS) threads"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
 	@echo "make build     debug build; make release for optimised binaries"
+	@echo "make install   daemon, tools, libais.so, headers, libais.pc under DESTDIR/PREFIX"
 
 build:
 	$(CARGO) build --workspace
@@ -49,6 +53,18 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Installs the daemon, the tools, libais.so (soname libais.so.1), the C
+# headers and libais.pc under $(DESTDIR)$(PREFIX).
+install: release
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 0755 target/release/aisexec $(DESTDIR)$(PREFIX)/sbin/aisexec
+	install -m 0755 target/release/ais-ring-status $(DESTDIR)$(PREFIX)/bin/ais-ring-status
+	install -m 0755 target/release/libais.so $(DESTDIR)$(PREFIX)/lib/libais.so.1
+	ln -sf libais.so.1 $(DESTDIR)$(PREFIX)/lib/libais.so
+	install -m 0644 libais/include/*.h $(DESTDIR)$(PREFIX)/include/
+	sed 's|@PREFIX@|$(PREFIX)|' libais/libais.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libais.pc
 
 clean:
 	$(CARGO) clean

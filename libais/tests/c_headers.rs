@@ -3,7 +3,7 @@
 //! C++ when a C++ compiler is present); every struct's size and every
 //! field's offset, every type's size and every constant's value, printed by
 //! a C program, equal the `#[repr(C)]` mirrors and constants in
-//! `libais::ffi::types`; every prototype survives a redeclaration with the
+//! `ais::ffi::types`; every prototype survives a redeclaration with the
 //! specification's prototype, and every function is exported by
 //! `libais.so`, whose soname is `libais.so.1`.
 
@@ -14,7 +14,7 @@ use std::mem::{offset_of, size_of};
 use std::process::Command;
 
 use common::{build_c, cc, cxx, run, stage, C_FLAGS, HEADERS};
-use libais::ffi::types::*;
+use ais::ffi::types::*;
 use proto::AisError;
 
 #[test]

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use libais::client::{ClientConfig, Connection};
+use ais::client::{ClientConfig, Connection};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use proto::status::{RingState, RingStatus, RING_STATUS, VERSION};

@@ -645,7 +645,7 @@ fn serve_libais(
 
 #[test]
 fn libais_client_talks_to_the_server() {
-    use libais::client::{ClientConfig, Connection};
+    use ais::client::{ClientConfig, Connection};
     let h = Harness::new();
     let config = ClientConfig::with_socket(h.path());
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -681,7 +681,7 @@ fn libais_client_talks_to_the_server() {
 
 #[test]
 fn libais_client_sees_refusals() {
-    use libais::client::{ClientConfig, Connection};
+    use ais::client::{ClientConfig, Connection};
     // Credentials not allowed: ACCESS, before any Hello is read.
     let mut h = Harness::new();
     h.server.fake_creds = Some(Creds {

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use libais::client::ClientConfig;
-use libais::clm::Clm;
+use ais::client::ClientConfig;
+use ais::clm::Clm;
 
 /// The directory holding `aisexec`.
 pub fn bin_dir() -> PathBuf {
@@ -241,7 +241,7 @@ pub fn current_members(socket: &Path) -> Result<(u64, Vec<u32>), String> {
     config.timeout = Duration::from_secs(2);
     let mut clm = Clm::connect_with(&config).map_err(|e| e.c_name().to_string())?;
     let reply = clm
-        .track(libais::ffi::types::SA_TRACK_CURRENT, false)
+        .track(ais::ffi::types::SA_TRACK_CURRENT, false)
         .map_err(|e| e.c_name().to_string())?
         .ok_or("no reply")?;
     let mut ids: Vec<u32> = reply

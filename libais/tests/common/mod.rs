@@ -84,8 +84,8 @@ fn make_stage() -> Stage {
     // `cargo test` builds the rlib the tests link, not the cdylib: build
     // it (a no-op when `make test`'s `cargo build` already did).
     build_cdylib(&profile);
-    // The cdylib of the crate is named after the package: liblibais.so.
-    let built = profile.join("liblibais.so");
+    // The cdylib (lib name "ais" in Cargo.toml): libais.so.
+    let built = profile.join("libais.so");
     assert!(
         built.is_file(),
         "{} is missing: cargo builds it with the tests",

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use libais::client::{socket_path, ClientConfig, Connection};
+use ais::client::{socket_path, ClientConfig, Connection};
 use proto::status::{RingState, RingStatus, RING_STATUS, VERSION};
 use proto::{AisError, ServiceId};
 use std::time::{Duration, Instant};
