@@ -31,7 +31,7 @@ run:
 	$(CARGO) build --release -p aisexec -p tools --bins
 	@./scripts/run-cluster.sh
 
-test: test-unit test-sim
+test: test-unit test-sim test-install
 
 # The multi-process tests (testsuite/tests/daemon_cluster.rs) start the
 # release binaries, so build them first.
@@ -42,6 +42,17 @@ test-unit:
 test-sim:
 	$(CARGO) run --release -p testsuite --bin sim -- --seeds $(SEEDS) --jobs $(JOBS)
 	$(CARGO) run --release -p testsuite --bin syncsim -- --seeds $(SEEDS) --jobs $(JOBS)
+
+# make install into a scratch DESTDIR, then build the C examples the way a
+# user would: cc app.c $(pkg-config --cflags --libs libais).
+test-install:
+	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	$(MAKE) --no-print-directory install DESTDIR=$$d PREFIX=/usr >/dev/null && \
+	for ex in clm_track evs_chat; do \
+		cc -Wall -Werror libais/ctest/$$ex.c \
+			$$(PKG_CONFIG_PATH=$$d/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$$d \
+			   pkg-config --cflags --libs libais) -o $$d/$$ex || exit 1; \
+	done && echo "test-install: make install + pkg-config build of clm_track and evs_chat: ok"
 
 soak:
 	$(CARGO) run --release -p testsuite --bin sim -- --seeds $(SOAK_SEEDS) --first 1000000 --jobs $(JOBS)
