@@ -56,6 +56,8 @@ struct Node {
     id: NodeId,
     limit: u64,
     table: ServiceTable,
+    /// Its ring refuses its multicasts (a full Totem queue).
+    full: bool,
     /// The members of its last regular configuration (None: down or new).
     last: Option<Vec<NodeId>>,
     up: bool,
@@ -100,6 +102,7 @@ impl Cluster {
                     id: n(i),
                     limit,
                     table: table(n(i), limit),
+                    full: false,
                     last: None,
                     up: true,
                 })
@@ -213,6 +216,7 @@ impl Cluster {
             id: n(id),
             limit,
             table: table(n(id), limit),
+            full: false,
             last: None,
             up: true,
         };
@@ -237,7 +241,7 @@ impl Cluster {
                 let mut tx = Tx {
                     me: node.id,
                     rings: &mut self.rings,
-                    full: false,
+                    full: node.full,
                 };
                 node.table.deliver(self.now, &mut tx, &d);
                 node.table.pump(self.now, &mut tx);
@@ -283,7 +287,7 @@ impl Cluster {
                 let mut tx = Tx {
                     me: id,
                     rings: &mut self.rings,
-                    full: false,
+                    full: self.nodes[ni].full,
                 };
                 let now = self.now;
                 self.nodes[ni].table.handle_timeout(now, &mut tx);
@@ -1635,4 +1639,33 @@ fn garbage_from_clients_and_peers_is_refused_without_panicking() {
     assert!(c
         .open(2, 1, "still", Some(attrs(ck::WR_ALL_REPLICAS)), RWC)
         .is_ok());
+}
+
+#[test]
+fn a_section_expires_behind_a_pending_write_in_order() {
+    let mut c = three();
+    let h = c
+        .open(1, 1, "busy", Some(attrs(ck::WR_ALL_REPLICAS)), RWC)
+        .unwrap();
+    c.create(1, 1, h, b"e", WALL0 + SEC, b"short").unwrap();
+    c.create(1, 1, h, b"w", ck::TIME_END, b"....").unwrap();
+    // Node 3's ring is full: its vote waits in its outbox, so the write
+    // stays pending while the section's time passes.
+    let i = c.idx(3);
+    c.nodes[i].full = true;
+    c.send(1, 1, ck::WRITE, write_body(h, &[(b"w", 0, b"done")]));
+    c.run();
+    c.advance(Duration::from_secs(2));
+    assert_eq!(
+        c.list(2, 1)[0].sections,
+        2,
+        "the expiry waits behind the write"
+    );
+    c.nodes[i].full = false;
+    c.advance(Duration::from_millis(50));
+    assert_eq!(c.response(1, 1, ck::WRITE).0, Ok(()));
+    assert_eq!(c.list(2, 1)[0].sections, 1);
+    let h2 = h_of(&mut c, 2, "busy");
+    assert_eq!(c.read1(2, 1, h2, b"e"), Err(AisError::NotExist));
+    c.assert_identical(&[1, 2, 3]);
 }

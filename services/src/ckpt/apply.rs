@@ -158,7 +158,7 @@ impl Ckpt {
                 Err(_) => self.stats.dropped_malformed += 1,
             },
             EX_EXPIRE => match Expire::decode(&body) {
-                Ok(e) => self.on_expire(ctx, from, e),
+                Ok(e) => self.on_expire(ctx, from, pos, e),
                 Err(_) => self.stats.dropped_malformed += 1,
             },
             _ => {}
@@ -244,7 +244,10 @@ impl Ckpt {
 
     fn enqueue(&mut self, ctx: &mut Ctx<'_>, t: CkptId, origin: Origin, pos: Position, op: Op) {
         let bytes = op.data_bytes();
-        let always = matches!(op, Op::Close { .. } | Op::Recover { .. });
+        let always = matches!(
+            op,
+            Op::Close { .. } | Op::Recover { .. } | Op::ExpireSections { .. }
+        );
         let total = self.store.queued_bytes;
         let Some(c) = self.store.ckpts.get_mut(&t) else {
             return;
@@ -312,6 +315,10 @@ impl Ckpt {
             Op::Read { ckpt, elements } => self.op_read(ctx, origin, ckpt, elements),
             Op::Recover { ckpt, id } => {
                 self.op_recover(ctx, origin, ckpt, id);
+                Reply::None
+            }
+            Op::ExpireSections { ckpt, wall_ns } => {
+                self.expire_sections(ckpt, wall_ns);
                 Reply::None
             }
             op @ (Op::SectionCreate { .. } | Op::Write { .. } | Op::Overwrite { .. }) => {

@@ -107,6 +107,10 @@ pub(crate) enum Op {
     /// The origin lost a section's bytes: the recovery source multicasts
     /// a [`Copy`].
     Recover { ckpt: CkptId, id: Bytes },
+    /// Delete the checkpoint's sections expiring at or before `wall_ns`
+    /// (an [`Expire`] that found the checkpoint waiting on a change queues
+    /// this behind it).
+    ExpireSections { ckpt: CkptId, wall_ns: i64 },
 }
 
 /// [`EX_OP`].
@@ -348,6 +352,11 @@ impl Op {
                 ckpt.encode_into(enc);
                 enc.put_len_prefixed(id);
             }
+            Op::ExpireSections { ckpt, wall_ns } => {
+                enc.put_u8(13);
+                ckpt.encode_into(enc);
+                enc.put_i64(*wall_ns);
+            }
         }
     }
 
@@ -430,6 +439,10 @@ impl Op {
                 ckpt: get_ckpt(dec)?,
                 id: get_bytes(dec, "section id", MAX_ID)?,
             },
+            13 => Op::ExpireSections {
+                ckpt: get_ckpt(dec)?,
+                wall_ns: dec.get_i64()?,
+            },
             v => {
                 return Err(DecodeError::BadValue {
                     what: "operation",
@@ -453,7 +466,8 @@ impl Op {
             | Op::Overwrite { ckpt, .. }
             | Op::Read { ckpt, .. }
             | Op::Synchronize { ckpt }
-            | Op::Recover { ckpt, .. } => Some(*ckpt),
+            | Op::Recover { ckpt, .. }
+            | Op::ExpireSections { ckpt, .. } => Some(*ckpt),
         }
     }
 
@@ -776,6 +790,10 @@ mod tests {
             Op::Recover {
                 ckpt: key(),
                 id: Bytes::from_static(b"s"),
+            },
+            Op::ExpireSections {
+                ckpt: key(),
+                wall_ns: 5,
             },
         ];
         for op in ops {

@@ -23,9 +23,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use bytes::Bytes;
+use proto::ckpt::TIME_END;
 use totem::{Guarantee, Instant, NodeId};
 
-use super::exec::{Expire, EX_EXPIRE};
+use super::apply::Position;
+use super::exec::{Expire, Op, Origin, EX_EXPIRE};
 use super::store::CkptId;
 use super::{Ckpt, EXPIRE_RETRY, MAX_EXPIRE_CKPTS, OUTBOX_RETRY};
 use crate::engine::Ctx;
@@ -145,7 +148,7 @@ impl Ckpt {
     }
 
     /// An EXPIRE delivered: delete what it names, as every replica does.
-    pub(super) fn on_expire(&mut self, ctx: &mut Ctx<'_>, from: NodeId, e: Expire) {
+    pub(super) fn on_expire(&mut self, ctx: &mut Ctx<'_>, from: NodeId, pos: Position, e: Expire) {
         if Some(from) == self.me {
             self.retention.inflight_until = Some(ctx.now + EXPIRE_GAP);
         }
@@ -159,26 +162,58 @@ impl Ckpt {
                 self.delete_ckpt(ctx, id);
             }
         }
-        let due: Vec<_> = self
+        let due: BTreeSet<CkptId> = self
             .store
             .expiry
             .iter()
             .take_while(|(exp, _, _)| *exp <= e.wall_ns)
-            .cloned()
+            .map(|(_, ckpt, _)| *ckpt)
             .collect();
-        let mut touched = BTreeSet::new();
-        for (_, ckpt, section) in due {
-            // A checkpoint with a pending change expires once it is decided
-            // (the expirer sends again).
-            if self.store.ckpts.get(&ckpt).is_some_and(|c| !c.blocked()) {
-                self.store.remove_section(ckpt, &section);
-                touched.insert(ckpt);
+        for ckpt in due {
+            // A checkpoint with a pending change expires once the change
+            // is decided: in its queue, in order, on every replica (once:
+            // the expirer sends again while the sections are there).
+            let queued = self.store.ckpts.get(&ckpt).is_some_and(|c| {
+                c.queue.iter().any(
+                    |q| matches!(q.op, Op::ExpireSections { wall_ns, .. } if wall_ns >= e.wall_ns),
+                )
+            });
+            if queued {
+                continue;
             }
+            let origin = Origin {
+                node: from,
+                conn: 0,
+                tag: 0,
+                wall_ns: e.wall_ns,
+            };
+            let op = Op::ExpireSections {
+                ckpt,
+                wall_ns: e.wall_ns,
+            };
+            self.submit(ctx, origin, pos, op, true);
         }
-        for ckpt in touched {
-            if let Some(c) = self.store.ckpts.get_mut(&ckpt) {
-                c.version += 1;
-            }
+    }
+
+    /// Deletes the sections of `ckpt` expiring at or before `wall_ns`.
+    pub(super) fn expire_sections(&mut self, ckpt: CkptId, wall_ns: i64) {
+        let Some(c) = self.store.ckpts.get(&ckpt) else {
+            return;
+        };
+        let due: Vec<Bytes> = c
+            .sections
+            .iter()
+            .filter(|(_, s)| s.expiration_ns != TIME_END && s.expiration_ns <= wall_ns)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        for id in &due {
+            self.store.remove_section(ckpt, id);
+        }
+        if let Some(c) = self.store.ckpts.get_mut(&ckpt) {
+            c.version += 1;
         }
     }
 }
