@@ -157,6 +157,12 @@ pub const MAX_PARKED_READS: usize = 256;
 pub const MAX_EXPIRE_CKPTS: usize = 512;
 /// Checkpoints per sync summary message.
 pub const SUMMARY_ENTRIES_PER_MSG: usize = 256;
+/// Most checkpoints one member's sync summary may list. A merge can leave
+/// more than [`MAX_CHECKPOINTS`] in the store (each partition created up
+/// to the limit; creates are refused until the count drops below it), so
+/// the sync carries up to 16 partitions' worth; past that, the checkpoints
+/// beyond (in id order) are dropped at the sync, on every member alike.
+pub const MAX_SYNC_ENTRIES: usize = 16 * MAX_CHECKPOINTS;
 /// A request unanswered this long is answered `SA_AIS_ERR_TIMEOUT` (its
 /// outcome unknown); closes are never timed out.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);

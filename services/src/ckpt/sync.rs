@@ -53,7 +53,7 @@ use super::exec::{
 };
 use super::store::{Checkpoint, CkptId, Local, Section, Store};
 use super::{
-    collocated, mode, Ckpt, Mode, MAX_CHECKPOINTS, MAX_SECTIONS_PER_CHECKPOINT,
+    collocated, mode, Ckpt, Mode, MAX_SECTIONS_PER_CHECKPOINT, MAX_SYNC_ENTRIES,
     SUMMARY_ENTRIES_PER_MSG,
 };
 use crate::engine::{Ctx, SyncStep};
@@ -404,7 +404,7 @@ impl Ckpt {
                 }
                 p.next_chunk += 1;
                 for e in s.entries {
-                    if p.entries.len() < MAX_CHECKPOINTS {
+                    if p.entries.len() < MAX_SYNC_ENTRIES {
                         p.entries.insert(e.ckpt, e);
                     }
                 }
