@@ -6,14 +6,15 @@
 //!
 //! # Replication
 //! Every operation that changes a checkpoint, and every read (so reads are
-//! totally ordered with writes), travels the ring as a [`exec::RingOp`]
-//! carrying its origin (node, connection, request tag, wall time). Every
+//! totally ordered with writes), travels the ring as a `RingOp` (module
+//! `exec`) carrying its origin (node, connection, request tag, wall time).
+//! Every
 //! replica applies it at delivery, in the one order; the origin answers
 //! its client then. Status, iteration, the store status and the listing
 //! are answered locally from this node's replica.
 //!
 //! Changes that may fail on one replica only (because that node is over its
-//! memory limit) are *decided* by votes (see [`replication`]):
+//! memory limit) are *decided* by votes (module `replication`):
 //! `SA_CKPT_WR_ALL_REPLICAS` asks every member, the active-replica modes ask
 //! the active replica. The change applies, on every replica at once, at the
 //! delivery of the last yes vote; the first no vote rejects it everywhere
@@ -23,18 +24,18 @@
 //! queue (every replica holds the same queue), so no operation ever sees a
 //! change that may still be rejected. In the active-replica modes a
 //! standby that cannot apply a decided change drops the section's bytes and
-//! recovers a full copy from the active replica (a [`exec::Copy`]); if that
+//! recovers a full copy from the active replica (a `Copy` message); if that
 //! fails too the section is *corrupted* on that standby: reads there are
 //! served from a fresh copy of the active replica while it lives, and fail
 //! with `SA_AIS_ERR_FAILED_OPERATION` once a replica holding the corrupted
 //! section is the active one (a write there fails the same way).
 //!
 //! # Retention and expiry
-//! Ordered events, never local timers acting alone ([`expiry`]): when a
+//! Ordered events, never local timers acting alone (module `expiry`): when a
 //! checkpoint's cluster-wide open count reaches zero every replica notes a
 //! retention deadline on its own clock; the lowest member of the
 //! configuration, when its deadline (or a section's expiration time, on the
-//! wall clock) passes, multicasts an [`exec::Expire`], and every replica
+//! wall clock) passes, multicasts an `Expire`, and every replica
 //! deletes at its delivery. Unlink removes the name at once and the data
 //! when the last opener closes. Opens are counted per node; a node that
 //! leaves the configuration has its opens dropped at the next sync, and a
@@ -42,7 +43,7 @@
 //! the ring.
 //!
 //! # Sync
-//! CKPT has a step in the barrier sync ([`sync`]): members exchange
+//! CKPT has a step in the barrier sync (module `sync`): members exchange
 //! summaries of what they hold; for each checkpoint one copy wins (the
 //! merge rule), its holder sends it to every member whose copy differs,
 //! and every member activates the same store at the closing barrier. Ring
@@ -64,7 +65,29 @@
 //! (`SA_AIS_ERR_INVALID_PARAM` beyond `maxSectionSize` or
 //! `maxSectionIdSize`) and total data (`SA_AIS_ERR_NO_SPACE` beyond
 //! `checkpointSize`); the daemon-wide [`MAX_CHECKPOINTS`] and
-//! [`MAX_TOTAL_DATA_BYTES`] give `SA_AIS_ERR_NO_RESOURCES`.
+//! [`MAX_TOTAL_DATA_BYTES`] give `SA_AIS_ERR_NO_RESOURCES`. A partition
+//! merge may leave more than those in the store (each side stayed within
+//! them); creates are then refused until deletions bring it back, and the
+//! sync carries at most [`MAX_SYNC_ENTRIES`] checkpoints per member.
+//!
+//! # Errors this engine picks where the spec leaves room
+//! - A replica over its memory limit: `SA_AIS_ERR_NO_MEMORY`.
+//! - A section lost on the active replica (or on every possible source):
+//!   `SA_AIS_ERR_FAILED_OPERATION` for reads and writes.
+//! - A pending change dropped by a configuration change (a voter that
+//!   stayed was not heard), a request held for a sync round that was
+//!   aborted, a full ring or queue: `SA_AIS_ERR_TRY_AGAIN` (nothing was
+//!   applied here).
+//! - A request unanswered for [`REQUEST_TIMEOUT`]: `SA_AIS_ERR_TIMEOUT`
+//!   (outcome unknown).
+//! - More than [`proto::ckpt::MAX_DATA_BYTES`] written in one request, or
+//!   read in one answer: `SA_AIS_ERR_TOO_BIG` (the library splits larger
+//!   calls element by element).
+//! - A read with `dataSize` over `maxSectionSize` or an offset past the
+//!   section's end: `SA_AIS_ERR_INVALID_PARAM` with the element's index.
+//! - `saCkptCheckpointSynchronize` on an ALL_REPLICAS checkpoint, and
+//!   `saCkptActiveReplicaSet` on one that is not collocated in an
+//!   active-replica mode: `SA_AIS_ERR_BAD_OPERATION` (as openais).
 //!
 //! # Deviations from openais 0.80 (following the spec, or doing better)
 //! - `checkpointSize` is enforced (openais never did).
@@ -77,7 +100,7 @@
 //! - Opens of departed nodes are dropped (openais kept them forever).
 //! - `lastUpdate` is stamped; `SA_CKPT_SECTIONS_CORRUPTED` means it.
 //! - A partition merge keeps one copy per checkpoint by a documented rule
-//!   ([`sync`]) instead of mixing sections of both.
+//!   (module `sync`) instead of mixing sections of both.
 
 mod apply;
 mod exec;
