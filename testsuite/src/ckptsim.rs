@@ -61,6 +61,8 @@ pub struct CkptRunSpec {
     pub calm: Duration,
     /// Totem token timeout.
     pub token_timeout: Duration,
+    /// Most bytes one write or section create carries.
+    pub max_write_bytes: usize,
 }
 
 impl Default for CkptRunSpec {
@@ -70,6 +72,7 @@ impl Default for CkptRunSpec {
             faults: Duration::from_secs(12),
             calm: Duration::from_secs(12),
             token_timeout: Duration::from_millis(1000),
+            max_write_bytes: 96,
         }
     }
 }
@@ -136,10 +139,10 @@ fn attributes(k: usize) -> CreationAttributes {
     };
     CreationAttributes {
         creation_flags: flags,
-        checkpoint_size: 64 * 4096,
+        checkpoint_size: 64 << 20,
         retention_duration_ns: retention,
         max_sections: 64,
-        max_section_size: 4096,
+        max_section_size: 1 << 20,
         max_section_id_size: 8,
     }
 }
@@ -229,7 +232,7 @@ pub fn run(spec: &CkptRunSpec, seed: u64) -> CkptRunReport {
                 }
                 Task::Op(i) => {
                     if now + QUIET_BEFORE_END < end {
-                        client_step(&mut nodes[i], &mut rng, now, &mut report);
+                        client_step(&mut nodes[i], &mut rng, spec, now, &mut report);
                         drain(&mut nodes[i], &mut net, now, &mut report);
                     }
                     let gap = Duration::from_millis(rng.random_range(10..120));
@@ -301,7 +304,13 @@ fn start(n: &mut SimNode, spec: &CkptRunSpec, now: Instant) {
 }
 
 /// The client's next request, if it is not waiting for one.
-fn client_step(n: &mut SimNode, rng: &mut ChaCha8Rng, now: Instant, report: &mut CkptRunReport) {
+fn client_step(
+    n: &mut SimNode,
+    rng: &mut ChaCha8Rng,
+    spec: &CkptRunSpec,
+    now: Instant,
+    report: &mut CkptRunReport,
+) {
     let (Some(node), Some(client)) = (n.node.as_mut(), n.client.as_mut()) else {
         return;
     };
@@ -321,7 +330,7 @@ fn client_step(n: &mut SimNode, rng: &mut ChaCha8Rng, now: Instant, report: &mut
     };
     let section = Bytes::from(format!("s{}", rng.random_range(0..SECTIONS)));
     let data = |rng: &mut ChaCha8Rng| -> Bytes {
-        let len = rng.random_range(1..96);
+        let len = rng.random_range(1..spec.max_write_bytes.max(2));
         Bytes::from((0..len).map(|_| rng.random::<u8>()).collect::<Vec<u8>>())
     };
     let (id, body, waiting) = match rng.random_range(0..100) {
@@ -330,7 +339,7 @@ fn client_step(n: &mut SimNode, rng: &mut ChaCha8Rng, now: Instant, report: &mut
                 handle,
                 elements: vec![ck::WriteElement {
                     section_id: section,
-                    offset: rng.random_range(0..512),
+                    offset: rng.random_range(0..512 + spec.max_write_bytes as u64),
                     data: data(rng),
                 }],
             };
@@ -370,7 +379,7 @@ fn client_step(n: &mut SimNode, rng: &mut ChaCha8Rng, now: Instant, report: &mut
                 elements: vec![ck::ReadElement {
                     section_id: section,
                     offset: 0,
-                    size: 4096,
+                    size: 1 << 20,
                 }],
             };
             (ck::READ, r.encode(), Waiting::Other)

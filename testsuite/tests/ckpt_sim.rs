@@ -32,3 +32,17 @@ fn replicas_are_identical_with_five_nodes_and_a_short_token() {
         assert_eq!(r.violation, None, "seed {seed}: {r:?}");
     }
 }
+
+#[test]
+fn replicas_are_identical_with_megabytes_to_sync() {
+    // Writes of up to 200 KB: stores of megabytes, each sync transfer many
+    // ring messages.
+    let spec = CkptRunSpec {
+        max_write_bytes: 200_000,
+        ..CkptRunSpec::default()
+    };
+    for seed in 900..903 {
+        let r = ckptsim::run(&spec, seed);
+        assert_eq!(r.violation, None, "seed {seed}: {r:?}");
+    }
+}
