@@ -188,7 +188,7 @@ impl Ckpt {
     /// the new round.
     pub(super) fn regular(&mut self, ctx: &mut Ctx<'_>, change: &ConfigChange) {
         if self.activated {
-            self.decide_pending_on_change(ctx);
+            self.decide_pending_on_change(ctx, &change.members);
             self.fail_parked(ctx, AisError::TryAgain);
         } else {
             let held = std::mem::take(&mut self.buffer);
@@ -551,10 +551,20 @@ impl Ckpt {
         Reply::Done(Bytes::new())
     }
 
-    /// The members that came along from the previous configuration (for
-    /// deciding pending changes at a configuration change).
-    pub(super) fn survivors(&self) -> BTreeSet<NodeId> {
-        let mut t: BTreeSet<NodeId> = self.trans_members.iter().copied().collect();
+    /// The members that came along from the previous configuration into
+    /// `new` (for deciding pending changes at a configuration change): the
+    /// last transitional configuration, or, had Totem delivered none, the
+    /// old members that are in the new one.
+    pub(super) fn survivors(&self, new: &[NodeId]) -> BTreeSet<NodeId> {
+        let mut t: BTreeSet<NodeId> = if self.trans_members.is_empty() {
+            self.members
+                .iter()
+                .copied()
+                .filter(|m| new.contains(m))
+                .collect()
+        } else {
+            self.trans_members.iter().copied().collect()
+        };
         if let Some(me) = self.me {
             t.insert(me);
         }

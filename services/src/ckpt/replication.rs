@@ -359,8 +359,8 @@ impl Ckpt {
 
     /// Settles every pending decision at a configuration change, then lets
     /// what waited run (without starting new decisions).
-    pub(super) fn decide_pending_on_change(&mut self, ctx: &mut Ctx<'_>) {
-        let survivors = self.survivors();
+    pub(super) fn decide_pending_on_change(&mut self, ctx: &mut Ctx<'_>, new: &[NodeId]) {
+        let survivors = self.survivors(new);
         let pending: Vec<(CkptId, bool)> = self
             .store
             .ckpts
