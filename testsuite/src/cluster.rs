@@ -420,6 +420,19 @@ impl Sim<'_> {
         match action {
             Action::Start(n) => self.start(index(n)),
             Action::Crash(n) => self.crash(index(n)),
+            Action::Leave(n) => {
+                let i = index(n);
+                let n = &mut self.nodes[i];
+                // A paused process cannot run its SIGTERM handler: it is
+                // then killed as by SIGKILL.
+                if !n.paused {
+                    if let Some(totem) = n.totem.as_mut() {
+                        totem.leave(self.now);
+                        self.drain(i);
+                    }
+                }
+                self.crash(i);
+            }
             Action::Pause { node, duration } => {
                 let i = index(node);
                 let n = &mut self.nodes[i];

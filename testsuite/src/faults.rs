@@ -52,6 +52,8 @@ pub const MAX_JITTER: Duration = Duration::from_millis(5);
 /// or hears again, the ring spends every rotation retransmitting to it,
 /// some 100k simulated datagrams per second.
 pub const P_DEAF_TO_MULTICAST: f64 = 0.03;
+/// Share of the random schedule's crashes that are clean leaves.
+pub const P_LEAVE: f64 = 0.25;
 
 /// RNG streams drawn from one seed, so that e.g. the workload does not shift
 /// when the fault generator draws one more number.
@@ -68,6 +70,9 @@ pub mod stream {
     /// (deafness to multicast), so adding them left every earlier seed's
     /// schedule as it was.
     pub const LATER_FAULTS: u64 = 5;
+    /// Which crashes of the random schedule are clean leaves instead
+    /// (drawn apart so every schedule keeps its times).
+    pub const LEAVES: u64 = 6;
 }
 
 /// One thing that happens to the cluster.
@@ -78,6 +83,9 @@ pub enum Action {
     Start(NodeId),
     /// Crash a node: its protocol state is dropped, datagrams to it are lost.
     Crash(NodeId),
+    /// A clean shutdown (SIGTERM): the node announces it leaves, its last
+    /// datagrams go out, then it is down as after a crash.
+    Leave(NodeId),
     /// Pause a node (a stopped process): it handles nothing, its timers do
     /// not fire, datagrams to it queue up (at most 1000, oldest dropped);
     /// after `duration` it resumes and sees them all at once.
@@ -143,6 +151,7 @@ impl fmt::Display for Action {
         match self {
             Action::Start(n) => write!(f, "start n{n}"),
             Action::Crash(n) => write!(f, "crash n{n}"),
+            Action::Leave(n) => write!(f, "n{n} leaves cleanly"),
             Action::Pause { node, duration } => write!(f, "pause n{node} for {duration:?}"),
             Action::Partition(g) => write!(f, "partition {}", groups(g)),
             Action::HealPartition => write!(f, "heal the partition"),
@@ -490,6 +499,15 @@ pub fn random(seed: u64, nodes: usize, seconds: u64) -> Scenario {
             s.at(until, Action::HealDeafToMulticast(n));
         }
     }
+    let mut leaves = ChaCha8Rng::seed_from_u64(seed);
+    leaves.set_stream(stream::LEAVES);
+    for x in &mut s.schedule {
+        if let Action::Crash(n) = x.action {
+            if leaves.random_bool(P_LEAVE) {
+                x.action = Action::Leave(n);
+            }
+        }
+    }
     s.at(calm, Action::Calm);
     s.sort();
     s.liveness = Some(LivenessCheck {
@@ -520,7 +538,7 @@ mod tests {
             for x in &s.schedule {
                 let now = x.at;
                 match &x.action {
-                    Action::Crash(n) => {
+                    Action::Crash(n) | Action::Leave(n) => {
                         let i = n.get() as usize - 1;
                         assert!(
                             !crashed[i] && down_until[i] <= now,
@@ -561,7 +579,7 @@ mod tests {
 
     #[test]
     fn random_schedules_use_every_kind_of_fault() {
-        let mut seen = [false; 11];
+        let mut seen = [false; 12];
         for seed in 0..400 {
             for x in random(seed, 5, 20).schedule {
                 let k = match x.action {
@@ -576,6 +594,7 @@ mod tests {
                     Action::Jitter(_) => 8,
                     Action::DeafToMulticast(_) => 9,
                     Action::HealDeafToMulticast(_) => 10,
+                    Action::Leave(_) => 11,
                     _ => continue,
                 };
                 seen[k] = true;

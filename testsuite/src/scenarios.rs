@@ -17,7 +17,7 @@ use crate::faults::{at, node, stream, Action, LivenessCheck, Scenario, LIVENESS_
 use crate::workload::LARGE_BYTES;
 
 /// Every named scenario.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     "steady",
     "crash_one",
     "crash_and_restart",
@@ -28,6 +28,7 @@ pub const NAMES: [&str; 10] = [
     "large_messages",
     "churn",
     "fail_recv",
+    "leave",
 ];
 
 /// When the scenarios check that the first ring formed.
@@ -71,6 +72,7 @@ pub fn by_name(name: &str, nodes: usize, seed: u64) -> Result<Scenario, String> 
         "large_messages" => large_messages(nodes),
         "churn" => churn(nodes, seed),
         "fail_recv" => fail_recv(nodes),
+        "leave" => leave(nodes),
         _ => {
             return Err(format!(
                 "unknown scenario {name}; known: {}",
@@ -108,6 +110,29 @@ pub fn crash_and_restart(nodes: usize) -> Scenario {
         .at(secs(9.5), Action::Expect(vec![rest]))
         .at(secs(10.0), Action::Start(node(2)));
     liveness_from(&mut s, secs(10.0));
+    s
+}
+
+/// Clean leaves (SIGTERM): node 2 leaves at 4 s and the others must be in
+/// a ring without it 300 ms later, far below the token timeout a crash
+/// costs; it restarts at 6 s; at 9 s the representative (node 1) leaves,
+/// with the same 300 ms bound.
+pub fn leave(nodes: usize) -> Scenario {
+    let mut s = Scenario::new("leave", nodes, secs(22.0));
+    let without = |gone: &[u32]| -> Vec<NodeId> {
+        all(nodes)
+            .into_iter()
+            .filter(|n| !gone.contains(&n.get()))
+            .collect()
+    };
+    s.at(FORMED, Action::Expect(vec![all(nodes)]))
+        .at(FAULT, Action::Leave(node(2)))
+        .at(secs(4.3), Action::Expect(vec![without(&[2])]))
+        .at(secs(6.0), Action::Start(node(2)))
+        .at(secs(8.9), Action::Expect(vec![all(nodes)]))
+        .at(secs(9.0), Action::Leave(node(1)))
+        .at(secs(9.3), Action::Expect(vec![without(&[1])]));
+    liveness_from(&mut s, secs(9.0));
     s
 }
 

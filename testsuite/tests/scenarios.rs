@@ -38,6 +38,20 @@ fn crash_one() {
     scenario("crash_one");
 }
 
+/// Clean leaves: the survivors are in their new ring 300 ms after the
+/// leave (the scenario's expectations), with 2, 3 and 5 nodes; with two,
+/// the lone survivor does not wait a consensus timeout for strangers.
+#[test]
+fn leave() {
+    scenario("leave");
+    for nodes in [2, 3] {
+        let mut spec = RunSpec::named("leave");
+        spec.nodes = nodes;
+        let r = run_seed(&spec, 1, Trace::off()).expect("a valid scenario");
+        assert!(r.violation.is_none(), "{nodes} nodes: {:?}", r.violation);
+    }
+}
+
 #[test]
 fn crash_and_restart() {
     scenario("crash_and_restart");

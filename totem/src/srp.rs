@@ -1103,7 +1103,12 @@ impl Totem {
                 // would work and it does not count us as failed: a stale
                 // join must not tear down a working ring.
                 let member = self.ring.members.contains(&sender);
-                let wants_us = j.fail_set.binary_search(&self.me).is_err()
+                // A join failing its own sender is a leave: it matters only
+                // to the ring the sender leaves (its repeats reach the
+                // survivors' new ring too and must not restart it).
+                let leaving = j.fail_set.binary_search(&sender).is_ok();
+                let wants_us = !leaving
+                    && j.fail_set.binary_search(&self.me).is_err()
                     && j.proc_set.binary_search(&self.me).is_ok();
                 if member || (wants_us && self.merge_allowed(now, sender)) {
                     self.enter_gather(now, GatherCause::Join, &[], &[]);
@@ -1121,6 +1126,12 @@ impl Totem {
         let Phase::Gather(gp) = &mut self.phase else {
             return;
         };
+        if j.fail_set == [sender] && self.ring.members.contains(&sender) {
+            // A member leaving cleanly (see `leave`). The survivors know
+            // who they are: a lone survivor need not first wait a
+            // consensus timeout for nodes that might be starting.
+            gp.waited = true;
+        }
         match gp.gather.handle_join(self.me, sender, j) {
             JoinOutcome::Ignored => {}
             JoinOutcome::Recorded => self.check_consensus(),
