@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of};
 use std::process::Command;
 
-use common::{build_c, cc, cxx, run, stage, C_FLAGS, HEADERS};
 use ais::ffi::types::*;
+use common::{build_c, cc, cxx, run, stage, C_FLAGS, HEADERS};
 use proto::AisError;
 
 #[test]

@@ -248,7 +248,10 @@ fn sighup_adds_a_node() {
     let three = status.members.iter().find(|m| m.id == 3).expect("member 3");
     assert!(three.addr.starts_with("127.0.0.3:"), "{three:?}");
     // The daemon's own counters are reported beside the node's.
-    assert!(status.counter("udp_received").unwrap_or(0) > 0, "{status:?}");
+    assert!(
+        status.counter("udp_received").unwrap_or(0) > 0,
+        "{status:?}"
+    );
 }
 
 #[test]

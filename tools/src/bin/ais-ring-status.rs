@@ -25,8 +25,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
 use ais::client::{socket_path, ClientConfig, Connection};
+use clap::Parser;
 use proto::status::{RingState, RingStatus, RING_STATUS, VERSION};
 use proto::{AisError, ServiceId};
 use std::time::{Duration, Instant};
