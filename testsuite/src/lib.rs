@@ -18,6 +18,7 @@ pub mod ckptsim;
 pub mod cluster;
 pub mod faults;
 pub mod network;
+pub mod nodeloop;
 pub mod nodesim;
 pub mod procs;
 pub mod scenarios;

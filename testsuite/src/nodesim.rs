@@ -30,7 +30,7 @@
 //! Like the Totem simulator, one seed replays exactly: one clock, ordered
 //! maps only, all randomness from the seed.
 
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +43,7 @@ use services::{ConnId, Ctx, Engine, SyncEvent, SyncStep};
 use totem::{Guarantee, Instant, NodeId, RingId, RingState, TotemConfig};
 
 use crate::network::Network;
+use crate::nodeloop::{Input, Loop};
 
 /// Most items a probe's sync message carries (keeps it within one
 /// fragmented message).
@@ -324,103 +325,81 @@ pub fn run(spec: &SyncRunSpec, seed: u64) -> SyncRunReport {
             ring_seq_floor: 0,
         })
         .collect();
-    let mut now = Instant::ZERO;
-    for i in 0..spec.nodes {
-        start(&mut nodes[i], spec, &log, now);
-        drain(&mut nodes[i], &mut net, now, &mut report);
+    let now = Instant::ZERO;
+    for n in nodes.iter_mut() {
+        start(n, spec, &log, now);
+        drain(n, &mut net, now, &mut report);
     }
     let calm_at = Instant::ZERO + spec.faults;
     let end = calm_at + spec.calm;
-    // (time, seq, task): a min-heap through Reverse.
-    let mut tasks = BinaryHeap::new();
-    let mut seq = 0u64;
-    let mut push = |tasks: &mut BinaryHeap<_>, at: Instant, t: Task| {
-        seq += 1;
-        tasks.push(std::cmp::Reverse((at, seq, t)));
-    };
-    push(
-        &mut tasks,
-        Instant::ZERO + Duration::from_millis(500),
-        Task::Fault,
-    );
-    push(&mut tasks, calm_at, Task::Calm);
+    let mut lp = Loop::new(end);
+    lp.push(Instant::ZERO + Duration::from_millis(500), Task::Fault);
+    lp.push(calm_at, Task::Calm);
     for i in 0..spec.nodes {
         let at = Instant::ZERO + Duration::from_millis(rng.random_range(100..400));
-        push(&mut tasks, at, Task::Item(i));
+        lp.push(at, Task::Item(i));
     }
-    let mut steps = 0u64;
     loop {
-        steps += 1;
-        if steps > 20_000_000 {
-            report.violation = Some("runaway: too many steps".into());
-            return report;
-        }
-        let next_task = tasks.peek().map(|r| r.0 .0);
-        let next_timer = nodes
+        let timers = nodes
             .iter()
-            .enumerate()
-            .filter_map(|(i, n)| n.node.as_ref()?.poll_timeout().map(|t| (t, i)))
-            .min();
-        let next_net = net.next_arrival();
-        let candidates = [next_task, next_timer.map(|t| t.0), next_net];
-        let Some(t) = candidates.into_iter().flatten().min() else {
-            break;
+            .map(|n| n.node.as_ref().and_then(Node::poll_timeout));
+        let input = match lp.next(timers, &mut net) {
+            Ok(Some(i)) => i,
+            Ok(None) => break,
+            Err(e) => {
+                report.violation = Some(e);
+                return report;
+            }
         };
-        if t > end {
-            break;
-        }
-        now = now.max(t);
-        if next_task == Some(t) {
-            let std::cmp::Reverse((_, _, task)) = tasks.pop().expect("peeked");
-            match task {
-                Task::Fault => {
-                    if now < calm_at {
-                        inject_fault(&mut rng, &mut nodes, &mut net, spec, &log, now);
-                        report.faults += 1;
-                        for n in nodes.iter_mut() {
-                            drain(n, &mut net, now, &mut report);
-                        }
-                        let gap = Duration::from_millis(rng.random_range(300..2500));
-                        push(&mut tasks, now + gap, Task::Fault);
-                    }
-                }
-                Task::Calm => {
-                    net.heal_all();
-                    net.set_loss(0.0);
+        let now = lp.now;
+        match input {
+            Input::Task(Task::Fault) => {
+                if now < calm_at {
+                    inject_fault(&mut rng, &mut nodes, &mut net, spec, &log, now);
+                    report.faults += 1;
                     for n in nodes.iter_mut() {
-                        if n.node.is_none() {
-                            start(n, spec, &log, now);
-                        }
                         drain(n, &mut net, now, &mut report);
                     }
-                }
-                Task::Item(i) => {
-                    let n = &mut nodes[i];
-                    // The workload stops before the end so that nothing is
-                    // in flight when the final states are compared.
-                    if n.node.is_some() && now + QUIET_BEFORE_END < end {
-                        n.counter += 1;
-                        let it = item(n.id, n.incarnation, n.counter);
-                        if send_item(n, now, it) {
-                            report.items += 1;
-                        }
-                        drain(n, &mut net, now, &mut report);
-                    }
-                    let gap = Duration::from_millis(rng.random_range(50..600));
-                    push(&mut tasks, now + gap, Task::Item(i));
+                    let gap = Duration::from_millis(rng.random_range(300..2500));
+                    lp.push(now + gap, Task::Fault);
                 }
             }
-        } else if next_timer.map(|x| x.0) == Some(t) {
-            let i = next_timer.expect("some").1;
-            let n = &mut nodes[i];
-            n.node.as_mut().expect("has timer").handle_timeout(now);
-            drain(n, &mut net, now, &mut report);
-        } else if let Some(d) = net.pop() {
-            let i = (d.to.get() - 1) as usize;
-            let n = &mut nodes[i];
-            if let Some(node) = n.node.as_mut() {
-                node.handle_packet(now, d.payload);
+            Input::Task(Task::Calm) => {
+                net.heal_all();
+                net.set_loss(0.0);
+                for n in nodes.iter_mut() {
+                    if n.node.is_none() {
+                        start(n, spec, &log, now);
+                    }
+                    drain(n, &mut net, now, &mut report);
+                }
+            }
+            Input::Task(Task::Item(i)) => {
+                let n = &mut nodes[i];
+                // The workload stops before the end so that nothing is in
+                // flight when the final states are compared.
+                if n.node.is_some() && now + QUIET_BEFORE_END < end {
+                    n.counter += 1;
+                    let it = item(n.id, n.incarnation, n.counter);
+                    if send_item(n, now, it) {
+                        report.items += 1;
+                    }
+                    drain(n, &mut net, now, &mut report);
+                }
+                let gap = Duration::from_millis(rng.random_range(50..600));
+                lp.push(now + gap, Task::Item(i));
+            }
+            Input::Timer(i) => {
+                let n = &mut nodes[i];
+                n.node.as_mut().expect("has timer").handle_timeout(now);
                 drain(n, &mut net, now, &mut report);
+            }
+            Input::Packet(d) => {
+                let n = &mut nodes[(d.to.get() - 1) as usize];
+                if let Some(node) = n.node.as_mut() {
+                    node.handle_packet(now, d.payload);
+                    drain(n, &mut net, now, &mut report);
+                }
             }
         }
     }
