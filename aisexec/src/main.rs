@@ -47,7 +47,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aisexec::config::{self, ClusterConfig, NodeEntry, Principal};
+use aisexec::config::{self, ClusterConfig, NodeEntry, Principal, SystemSection};
 use aisexec::ipc::{AllowList, IpcConfig, IpcServer};
 use clap::Parser;
 use node::{Node, NodeConfig, NodeInfo};
@@ -260,7 +260,7 @@ fn start(cli: &Cli, logging: &Logging) -> Result<Option<(Daemon, PidFile)>, Fata
     let node = Node::new(
         NodeConfig {
             totem: totem.clone(),
-            engines: engines(me, boot_ns, &config.system.disabled),
+            engines: engines(me, boot_ns, &config.system),
             directory,
             max_clients,
             observe: false,
@@ -293,12 +293,10 @@ fn start(cli: &Cli, logging: &Logging) -> Result<Option<(Daemon, PidFile)>, Fata
 }
 
 /// The service engines in handler-list order (CLM, EVS, then CKPT and
-/// BACKUP as they land); the CFG (status) service is the node's own.
-fn engines(
-    me: &NodeEntry,
-    boot_ns: i64,
-    disabled: &[proto::ServiceId],
-) -> Vec<Box<dyn services::Engine>> {
+/// BACKUP as they land); the CFG (status) service is the node's own. A
+/// `system { ckpt_memory_limit }` replaces the standard CKPT engine by one
+/// with that limit, in the same place of the list.
+fn engines(me: &NodeEntry, boot_ns: i64, system: &SystemSection) -> Vec<Box<dyn services::Engine>> {
     let local = services::clm::LocalNode {
         address: me.ring0_addr.to_string(),
         family: match me.ring0_addr {
@@ -311,7 +309,19 @@ fn engines(
             .unwrap_or_else(|| format!("node{}", me.node_id)),
         boot_timestamp_ns: boot_ns,
     };
-    services::standard_engines(local, disabled)
+    let mut engines = services::standard_engines(local, &system.disabled);
+    if let Some(limit) = system.ckpt_memory_limit_bytes {
+        for engine in &mut engines {
+            if engine.service() == proto::ServiceId::Ckpt {
+                let cfg = services::ckpt::CkptConfig {
+                    memory_limit_bytes: limit,
+                    wall_clock_at_zero_ns: boot_ns,
+                };
+                *engine = Box::new(services::ckpt::Ckpt::new(cfg));
+            }
+        }
+    }
+    engines
 }
 
 fn local_node_id(cli: &Cli, config: &ClusterConfig) -> Result<NodeId, Fatal> {

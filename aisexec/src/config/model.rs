@@ -31,7 +31,8 @@
 //!   openais;
 //! - a `port` key in `totem` is ours: it sets the UDP port like
 //!   `interface { mcastport }` does (both must agree when both are given);
-//! - `system { run_dir }` and `system { mlockall }` are ours; `sched_rr`
+//! - `system { run_dir }`, `system { mlockall }` and
+//!   `system { ckpt_memory_limit }` are ours; `sched_rr`
 //!   defaults to off (corosync: on), since an unprivileged run cannot have
 //!   it.
 //!
@@ -111,6 +112,13 @@ pub struct SystemSection {
     /// `disable` (ours): services not to load (`disable: ckpt backup`);
     /// their clients get SA_AIS_ERR_NOT_SUPPORTED.
     pub disabled: Vec<ServiceId>,
+    /// `ckpt_memory_limit` (ours): the most bytes of checkpoint section
+    /// data and ids this node holds (default: the CKPT engine's,
+    /// `services::ckpt::DEFAULT_MEMORY_LIMIT_BYTES`). A change that would
+    /// take the node past it fails here: an `SA_CKPT_WR_ALL_REPLICAS`
+    /// write is then refused on every node (`SA_AIS_ERR_NO_MEMORY`). Read
+    /// at start only.
+    pub ckpt_memory_limit_bytes: Option<u64>,
 }
 
 /// A user or group as written: a number, or a name the daemon looks up.
@@ -587,7 +595,14 @@ impl fmt::Display for Warning {
 const IGNORED_SECTIONS: &[&str] = &["quorum", "amf", "service", "resources"];
 
 /// `system` keys this implementation reads.
-const SYSTEM_KEYS: &[&str] = &["run_dir", "state_dir", "sched_rr", "mlockall", "disable"];
+const SYSTEM_KEYS: &[&str] = &[
+    "run_dir",
+    "state_dir",
+    "sched_rr",
+    "mlockall",
+    "disable",
+    "ckpt_memory_limit",
+];
 
 /// `system` keys of corosync that this implementation ignores.
 const SYSTEM_UNUSED_KEYS: &[&str] = &[
@@ -1145,6 +1160,10 @@ impl Reader<'_> {
                 "sched_rr" => sys.sched_rr = Some(self.boolean(p)?),
                 "mlockall" => sys.mlockall = Some(self.boolean(p)?),
                 "disable" => sys.disabled = self.services(p)?,
+                "ckpt_memory_limit" => {
+                    sys.ckpt_memory_limit_bytes =
+                        Some(self.number(p, 1, u64::MAX, "a number of bytes")?);
+                }
                 key if SYSTEM_UNUSED_KEYS.contains(&key) => self.unused_key("system", p),
                 _ => self.unknown_key("system", p, &[SYSTEM_KEYS, SYSTEM_UNUSED_KEYS].concat()),
             }
@@ -1658,6 +1677,23 @@ quorum {
         assert!(e.to_string().contains("not `cfg`"), "{e}");
         let e = refused("system {\n disable: clm lck\n}\n");
         assert!(e.to_string().contains("not `lck`"), "{e}");
+    }
+
+    #[test]
+    fn system_ckpt_memory_limit_is_a_number_of_bytes() {
+        let (c, warnings) = parse("system {\n ckpt_memory_limit: 65536\n}\n");
+        assert_eq!(c.system.ckpt_memory_limit_bytes, Some(65_536));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let (c, _) = parse("system {\n run_dir: /tmp/ais\n}\n");
+        assert_eq!(
+            c.system.ckpt_memory_limit_bytes, None,
+            "default: the engine's"
+        );
+        for bad in ["0", "64k", "-1", "18446744073709551616", ""] {
+            let e = refused(&format!("system {{\n\n ckpt_memory_limit: {bad}\n}}\n"));
+            assert_eq!(e.line, 3, "{bad}: {e}");
+            assert!(e.to_string().contains("a number of bytes"), "{bad}: {e}");
+        }
     }
 
     #[test]
