@@ -1,1 +1,3 @@
 //! Command-line tools (ais-ring-status, ais-ckpt, ais-backup, ais-keygen, ais-bench). Filled by issues #3-#8.
+
+pub mod ckpt_cli;
