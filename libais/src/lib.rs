@@ -1,9 +1,11 @@
 //! libais: the SA Forum AIS C API and a safe Rust client.
 //!
 //! [`client`] is the safe, blocking Rust client of the executive's IPC
-//! socket: one [`client::Connection`] per library handle. The C layer
-//! (issue #4) wraps it.
+//! socket: one [`client::Connection`] per library handle. [`clm`],
+//! [`ckpt`] and [`evs`] are a safe API per service over it; the C layer
+//! ([`ffi`]) wraps those.
 
+pub mod ckpt;
 pub mod client;
 pub mod clm;
 pub mod evs;
