@@ -1,5 +1,5 @@
-//! The C layer of `libais.so`: `saClm.h` and `evs.h` over the safe Rust
-//! layer ([`crate::clm`], [`crate::evs`]).
+//! The C layer of `libais.so`: `saClm.h`, `saCkpt.h` and `evs.h` over the
+//! safe Rust layer ([`crate::clm`], [`crate::ckpt`], [`crate::evs`]).
 //!
 //! Thin and mechanical (STYLE rule 13). Every exported function
 //! 1. runs its body inside [`boundary`], which catches any panic and
@@ -8,10 +8,12 @@
 //! 3. looks its handle up in the service's [`HandleTable`] (stale, finalized
 //!    or garbage: `SA_AIS_ERR_BAD_HANDLE`);
 //! 4. calls the safe layer under the handle's lock;
-//! 5. writes its outputs only when the call succeeded (two exceptions the
+//! 5. writes its outputs only when the call succeeded (three exceptions the
 //!    specification makes: the supported version is written back even when
-//!    `*Initialize` fails, and `saClmClusterTrack` reports the needed
-//!    `numberOfItems` with `SA_AIS_ERR_NO_SPACE`).
+//!    `*Initialize` fails, `saClmClusterTrack` reports the needed
+//!    `numberOfItems` with `SA_AIS_ERR_NO_SPACE`, and a CKPT write or read
+//!    that fails because of one element reports its
+//!    `erroneousVectorIndex`).
 //!
 //! # Handles and threads
 //! A library handle is an [`Instance`]: the safe-layer object behind a
@@ -41,6 +43,7 @@
 
 #![allow(unsafe_code)]
 
+pub mod ckpt;
 pub mod clm;
 pub mod evs;
 pub mod handles;
@@ -78,7 +81,8 @@ const IDLE_WAKEUP_PAUSE: Duration = Duration::from_millis(1);
 
 extern "C" {
     /// The C library's allocator: memory the application frees with
-    /// `free()` (the notification array of `saClmClusterTrack`).
+    /// `free()` (the notification array of `saClmClusterTrack`, generated
+    /// section ids, buffers of `saCkptCheckpointRead`).
     fn malloc(size: usize) -> *mut c_void;
 }
 

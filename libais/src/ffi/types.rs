@@ -1,4 +1,5 @@
-//! The C types of `saAis.h`, `saClm.h` and `evs.h`, mirrored `#[repr(C)]`.
+//! The C types of `saAis.h`, `saClm.h`, `saCkpt.h` and `evs.h`, mirrored
+//! `#[repr(C)]`.
 //!
 //! Names are the C names so that a reader can hold this file next to the
 //! headers. C enums are plain integers here (`u32`: GCC and Clang give an
@@ -223,6 +224,173 @@ pub struct SaClmCallbacksT {
     pub saClmClusterNodeGetCallback: SaClmClusterNodeGetCallbackT,
     /// `saClmClusterTrackCallback`.
     pub saClmClusterTrackCallback: SaClmClusterTrackCallbackT,
+}
+
+// ---- saCkpt.h -------------------------------------------------------------
+
+/// `SaCkptHandleT`.
+pub type SaCkptHandleT = SaUint64T;
+/// `SaCkptCheckpointHandleT`.
+pub type SaCkptCheckpointHandleT = SaUint64T;
+/// `SaCkptSectionIterationHandleT`.
+pub type SaCkptSectionIterationHandleT = SaUint64T;
+
+/// `SaCkptCheckpointCreationFlagsT`.
+pub type SaCkptCheckpointCreationFlagsT = SaUint32T;
+/// `SA_CKPT_WR_ALL_REPLICAS`.
+pub const SA_CKPT_WR_ALL_REPLICAS: SaCkptCheckpointCreationFlagsT = proto::ckpt::WR_ALL_REPLICAS;
+/// `SA_CKPT_WR_ACTIVE_REPLICA`.
+pub const SA_CKPT_WR_ACTIVE_REPLICA: SaCkptCheckpointCreationFlagsT =
+    proto::ckpt::WR_ACTIVE_REPLICA;
+/// `SA_CKPT_WR_ACTIVE_REPLICA_WEAK`.
+pub const SA_CKPT_WR_ACTIVE_REPLICA_WEAK: SaCkptCheckpointCreationFlagsT =
+    proto::ckpt::WR_ACTIVE_REPLICA_WEAK;
+/// `SA_CKPT_CHECKPOINT_COLLOCATED`.
+pub const SA_CKPT_CHECKPOINT_COLLOCATED: SaCkptCheckpointCreationFlagsT =
+    proto::ckpt::CHECKPOINT_COLLOCATED;
+
+/// `SaCkptCheckpointCreationAttributesT`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SaCkptCheckpointCreationAttributesT {
+    /// `creationFlags`.
+    pub creationFlags: SaCkptCheckpointCreationFlagsT,
+    /// `checkpointSize`.
+    pub checkpointSize: SaSizeT,
+    /// `retentionDuration`.
+    pub retentionDuration: SaTimeT,
+    /// `maxSections`.
+    pub maxSections: SaUint32T,
+    /// `maxSectionSize`.
+    pub maxSectionSize: SaSizeT,
+    /// `maxSectionIdSize`.
+    pub maxSectionIdSize: SaSizeT,
+}
+
+/// `SaCkptCheckpointOpenFlagsT`.
+pub type SaCkptCheckpointOpenFlagsT = SaUint32T;
+/// `SA_CKPT_CHECKPOINT_READ`.
+pub const SA_CKPT_CHECKPOINT_READ: SaCkptCheckpointOpenFlagsT = proto::ckpt::OPEN_READ;
+/// `SA_CKPT_CHECKPOINT_WRITE`.
+pub const SA_CKPT_CHECKPOINT_WRITE: SaCkptCheckpointOpenFlagsT = proto::ckpt::OPEN_WRITE;
+/// `SA_CKPT_CHECKPOINT_CREATE`.
+pub const SA_CKPT_CHECKPOINT_CREATE: SaCkptCheckpointOpenFlagsT = proto::ckpt::OPEN_CREATE;
+
+/// `SaCkptSectionIdT`: `idLen` bytes at `id`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SaCkptSectionIdT {
+    /// `idLen`.
+    pub idLen: SaUint16T,
+    /// `id`.
+    pub id: *mut SaUint8T,
+}
+
+/// `SA_CKPT_DEFAULT_SECTION_ID` and `SA_CKPT_GENERATED_SECTION_ID`
+/// (`{ 0, 0 }`).
+pub const SA_CKPT_DEFAULT_SECTION_ID: SaCkptSectionIdT = SaCkptSectionIdT {
+    idLen: 0,
+    id: std::ptr::null_mut(),
+};
+
+/// `SaCkptSectionCreationAttributesT`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SaCkptSectionCreationAttributesT {
+    /// `sectionId`.
+    pub sectionId: *mut SaCkptSectionIdT,
+    /// `expirationTime`.
+    pub expirationTime: SaTimeT,
+}
+
+/// `SaCkptSectionStateT` (an enum).
+pub type SaCkptSectionStateT = c_uint;
+/// `SA_CKPT_SECTION_VALID`.
+pub const SA_CKPT_SECTION_VALID: SaCkptSectionStateT = 1;
+/// `SA_CKPT_SECTION_CORRUPTED`.
+pub const SA_CKPT_SECTION_CORRUPTED: SaCkptSectionStateT = 2;
+
+/// `SaCkptSectionDescriptorT`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SaCkptSectionDescriptorT {
+    /// `sectionId`.
+    pub sectionId: SaCkptSectionIdT,
+    /// `expirationTime`.
+    pub expirationTime: SaTimeT,
+    /// `sectionSize`.
+    pub sectionSize: SaSizeT,
+    /// `sectionState`.
+    pub sectionState: SaCkptSectionStateT,
+    /// `lastUpdate`.
+    pub lastUpdate: SaTimeT,
+}
+
+/// `SaCkptSectionsChosenT` (an enum).
+pub type SaCkptSectionsChosenT = c_uint;
+/// `SA_CKPT_SECTIONS_FOREVER`.
+pub const SA_CKPT_SECTIONS_FOREVER: SaCkptSectionsChosenT = 1;
+/// `SA_CKPT_SECTIONS_LEQ_EXPIRATION_TIME`.
+pub const SA_CKPT_SECTIONS_LEQ_EXPIRATION_TIME: SaCkptSectionsChosenT = 2;
+/// `SA_CKPT_SECTIONS_GEQ_EXPIRATION_TIME`.
+pub const SA_CKPT_SECTIONS_GEQ_EXPIRATION_TIME: SaCkptSectionsChosenT = 3;
+/// `SA_CKPT_SECTIONS_CORRUPTED`.
+pub const SA_CKPT_SECTIONS_CORRUPTED: SaCkptSectionsChosenT = 4;
+/// `SA_CKPT_SECTIONS_ANY`.
+pub const SA_CKPT_SECTIONS_ANY: SaCkptSectionsChosenT = 5;
+
+/// `SaOffsetT`.
+pub type SaOffsetT = SaUint64T;
+
+/// `SaCkptIOVectorElementT`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SaCkptIOVectorElementT {
+    /// `sectionId`.
+    pub sectionId: SaCkptSectionIdT,
+    /// `dataBuffer`.
+    pub dataBuffer: *mut c_void,
+    /// `dataSize`.
+    pub dataSize: SaSizeT,
+    /// `dataOffset`.
+    pub dataOffset: SaOffsetT,
+    /// `readSize`.
+    pub readSize: SaSizeT,
+}
+
+/// `SaCkptCheckpointDescriptorT`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SaCkptCheckpointDescriptorT {
+    /// `checkpointCreationAttributes`.
+    pub checkpointCreationAttributes: SaCkptCheckpointCreationAttributesT,
+    /// `numberOfSections`.
+    pub numberOfSections: SaUint32T,
+    /// `memoryUsed`.
+    pub memoryUsed: SaUint32T,
+}
+
+/// `SaCkptCheckpointOpenCallbackT` (nullable).
+pub type SaCkptCheckpointOpenCallbackT = Option<
+    unsafe extern "C" fn(
+        invocation: SaInvocationT,
+        checkpointHandle: SaCkptCheckpointHandleT,
+        error: SaAisErrorT,
+    ),
+>;
+
+/// `SaCkptCheckpointSynchronizeCallbackT` (nullable).
+pub type SaCkptCheckpointSynchronizeCallbackT =
+    Option<unsafe extern "C" fn(invocation: SaInvocationT, error: SaAisErrorT)>;
+
+/// `SaCkptCallbacksT`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SaCkptCallbacksT {
+    /// `saCkptCheckpointOpenCallback`.
+    pub saCkptCheckpointOpenCallback: SaCkptCheckpointOpenCallbackT,
+    /// `saCkptCheckpointSynchronizeCallback`.
+    pub saCkptCheckpointSynchronizeCallback: SaCkptCheckpointSynchronizeCallbackT,
 }
 
 // ---- evs.h ----------------------------------------------------------------
