@@ -5,7 +5,7 @@ SEEDS ?= 300
 SOAK_SEEDS ?= 20000
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: help build release run test test-unit test-sim soak fmt lint clean install
+.PHONY: help build release run test test-unit test-sim soak fmt lint clean install bench bench-corosync
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -17,6 +17,8 @@ help:
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
 	@echo "make build     debug build; make release for optimised binaries"
 	@echo "make install   daemon, tools, libais.so, headers, libais.pc under DESTDIR/PREFIX"
+	@echo "make bench     ais-bench on a local 3-node cluster: one table (about 4 min; REPS, SECS, ...)"
+	@echo "make bench-corosync  the same, and a real corosync cluster measured in the same run (root)"
 
 build:
 	$(CARGO) build --workspace
@@ -77,6 +79,22 @@ install: release
 	ln -sf libais.so.1 $(DESTDIR)$(PREFIX)/lib/libais.so
 	install -m 0644 libais/include/*.h $(DESTDIR)$(PREFIX)/include/
 	sed 's|@PREFIX@|$(PREFIX)|' libais/libais.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libais.pc
+
+# Benchmarks (issue #7), never part of `make test`: a 3-node cluster of
+# its own (own port, own temporary run directory, daemons stopped by pid),
+# throughput, latency, failure detection, RSS and the raw UDP ceiling,
+# printed as one table. Knobs: see scripts/bench.sh (REPS=3 SECS=5 ...).
+bench:
+	$(CARGO) build --release -p aisexec -p tools --bins
+	@./scripts/bench.sh
+
+# The same and, after it, the corosync harness of ../shared/bench/corosync
+# (corosync 3 in network namespaces: root, and corosync + libcpg-dev
+# installed) with the same knobs; the table gets measured ratios.
+COROSYNC_TRANSPORTS ?= udpu knet
+bench-corosync:
+	$(CARGO) build --release -p aisexec -p tools --bins
+	@COROSYNC_TRANSPORTS="$(COROSYNC_TRANSPORTS)" ./scripts/bench.sh
 
 clean:
 	$(CARGO) clean

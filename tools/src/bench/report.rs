@@ -464,7 +464,14 @@ pub fn table(rows: &[Line]) -> String {
             );
         }
     }
-    let _ = writeln!(out, "  our token: 1000 ms (consensus 1200 ms)");
+    if let Some(env) = select(rows, Source::Ais, "env").first() {
+        let _ = writeln!(
+            out,
+            "  ours: token {} ms (consensus 1.2 x token), sched_rr {}",
+            env.get("token_ms").unwrap_or("?"),
+            env.get("sched_rr").unwrap_or("?")
+        );
+    }
     let _ = writeln!(out);
 
     // ------------------------------------------------------------ memory

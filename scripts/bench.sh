@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# `make bench`: measure a local 3-node aisexec cluster with ais-bench and
+# print one table (issue #7). `make bench-corosync` adds a real corosync
+# cluster measured in the same run (shared/bench/corosync; root, netns).
+#
+# What it does, in order:
+#   1. writes 3 configs (127.0.0.1-3, one UDP port of its own, token 1000 ms,
+#      run directories under a fresh temporary directory) and starts the
+#      daemons; waits for a synchronized 3-member ring;
+#   2. idle RSS; throughput for every size in SIZES with 1 sender (node 1)
+#      and with all 3 sending, SECS seconds each; RSS after the load;
+#      latency (LAT_COUNT single messages, LAT_SIZES);
+#   3. failure detection: kill -9 node 3 (FO_REPS times) and SIGTERM it
+#      (FO_TERM_REPS times), restarting it and waiting for the ring after
+#      each;
+#   4. stops the daemons; the raw loopback UDP ceiling for every size;
+#   5. with COROSYNC_TRANSPORTS (make bench-corosync: "udpu knet"), runs the
+#      corosync harness's setup.sh / run-bench.sh / teardown.sh for each
+#      transport with the same knobs, after our cluster is stopped;
+#   6. prints the table (ais-bench report) and where the raw lines are.
+# Everything is repeated REPS times; the table shows medians.
+#
+# It stops only the daemons it started, by pid (also on Ctrl-C or error).
+# Never part of `make test`. Loopback only; no root needed unless
+# COROSYNC_TRANSPORTS is set or SCHED_RR=yes.
+#
+# Environment (defaults):
+#   REPS=3 SECS=5 SIZES="64 1024 8192 65000" LAT_COUNT=2000 LAT_SIZES="64 1024"
+#   FO_REPS=3 FO_TERM_REPS=3 UDP_SECS=1 TOKEN_MS=1000 SCHED_RR=no
+#   BENCH_PORT (default: 40000 + pid % 1000)  BENCH_DIR (default: a new
+#   temporary directory, kept for its raw.txt, table.txt and logs)
+#   AIS_BIN_DIR (default target/release)
+#   COROSYNC_TRANSPORTS="" ("udpu", "knet" or both)  COROSYNC_HARNESS
+#   (default ../shared/bench/corosync beside the repository)
+
+set -uo pipefail
+
+root_dir=$(cd "$(dirname "$0")/.." && pwd)
+bin_dir=${AIS_BIN_DIR:-$root_dir/target/release}
+REPS=${REPS:-3}
+SECS=${SECS:-5}
+SIZES=${SIZES:-"64 1024 8192 65000"}
+LAT_COUNT=${LAT_COUNT:-2000}
+LAT_SIZES=${LAT_SIZES:-"64 1024"}
+FO_REPS=${FO_REPS:-3}
+FO_TERM_REPS=${FO_TERM_REPS:-3}
+UDP_SECS=${UDP_SECS:-1}
+TOKEN_MS=${TOKEN_MS:-1000}
+SCHED_RR=${SCHED_RR:-no}
+port=${BENCH_PORT:-$((40000 + $$ % 1000))}
+COROSYNC_TRANSPORTS=${COROSYNC_TRANSPORTS:-}
+harness=${COROSYNC_HARNESS:-$root_dir/../shared/bench/corosync}
+nodes=3
+
+aisexec=$bin_dir/aisexec
+ring_status=$bin_dir/ais-ring-status
+bench=$bin_dir/ais-bench
+for b in "$aisexec" "$ring_status" "$bench"; do
+    if [ ! -x "$b" ]; then
+        echo "bench: $b is missing; build first (make release)" >&2
+        exit 1
+    fi
+done
+
+if [ -n "$COROSYNC_TRANSPORTS" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "bench: the corosync comparison needs root (network namespaces)" >&2
+        exit 1
+    fi
+    if ! command -v corosync > /dev/null || [ ! -e /usr/include/corosync/cpg.h ]; then
+        echo "bench: corosync is not installed; as root:" >&2
+        echo "  apt-get update && apt-get install -y corosync libcpg-dev libcorosync-common-dev \\" >&2
+        echo "      libquorum-dev libcfg-dev libcmap-dev libvotequorum-dev" >&2
+        exit 1
+    fi
+    if [ ! -x "$harness/run-bench.sh" ]; then
+        echo "bench: no corosync harness at $harness (set COROSYNC_HARNESS)" >&2
+        exit 1
+    fi
+fi
+
+work=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/ais-bench.XXXXXX")}
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+raw=$work/raw.txt
+: > "$raw"
+sockets=()
+for i in $(seq 1 $nodes); do
+    sockets+=(--socket "$work/node$i/aisexec.sock")
+done
+
+# ----- the cluster ----------------------------------------------------------------
+
+pids=()   # pids[i-1]: node i's daemon, started here ("" when not running)
+
+write_config() {
+    local i=$1 dir=$work/node$1
+    mkdir -p "$dir"
+    {
+        echo "# Node $i of the bench cluster written by scripts/bench.sh."
+        echo "totem {"
+        echo "    version: 2"
+        echo "    cluster_name: bench"
+        echo "    transport: udpu"
+        echo "    nodeid: $i"
+        echo "    port: $port"
+        echo "    token: $TOKEN_MS"
+        echo "}"
+        echo "nodelist {"
+        for j in $(seq 1 $nodes); do
+            echo "    node {"
+            echo "        ring0_addr: 127.0.0.$j"
+            echo "        nodeid: $j"
+            echo "        name: node$j"
+            echo "    }"
+        done
+        echo "}"
+        echo "system {"
+        echo "    run_dir: $dir"
+        [ "$SCHED_RR" = yes ] && echo "    sched_rr: yes"
+        echo "}"
+        echo "logging {"
+        echo "    to_stderr: yes"
+        echo "    to_syslog: no"
+        echo "    timestamp: on"
+        echo "    debug: off"
+        echo "}"
+    } > "$dir/aisexec.conf"
+}
+
+start_node() {
+    local i=$1 dir=$work/node$1
+    "$aisexec" -f -c "$dir/aisexec.conf" >> "$dir/aisexec.log" 2>&1 &
+    pids[$((i - 1))]=$!
+}
+
+# stop_node I SIGNAL: signal node I's daemon (ours) and reap it.
+stop_node() {
+    local i=$1 sig=$2 pid=${pids[$(($1 - 1))]:-}
+    [ -n "$pid" ] || return 0
+    kill "-$sig" "$pid" 2> /dev/null
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2> /dev/null || break
+        # A zombie (exited, not reaped yet) still answers kill -0.
+        [ "$(awk '{print $3}' "/proc/$pid/stat" 2> /dev/null)" = Z ] && break
+        sleep 0.05
+    done
+    kill -0 "$pid" 2> /dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat" 2> /dev/null)" != Z ] \
+        && kill -KILL "$pid" 2> /dev/null
+    { wait "$pid"; } 2> /dev/null
+    pids[$((i - 1))]=""
+}
+
+# reap_node I: node I's daemon was killed by ais-bench; reap it.
+reap_node() {
+    local i=$1 pid=${pids[$(($1 - 1))]:-}
+    [ -n "$pid" ] || return 0
+    for _ in $(seq 200); do
+        [ "$(awk '{print $3}' "/proc/$pid/stat" 2> /dev/null)" = Z ] && break
+        kill -0 "$pid" 2> /dev/null || break
+        sleep 0.05
+    done
+    if kill -0 "$pid" 2> /dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat" 2> /dev/null)" != Z ]; then
+        echo "bench: node $i (pid $pid) did not exit after its signal; killing it" >&2
+        kill -KILL "$pid" 2> /dev/null
+    fi
+    # The braces also silence bash's "Killed" notice for the job.
+    { wait "$pid"; } 2> /dev/null
+    pids[$((i - 1))]=""
+}
+
+stop_all() {
+    for i in $(seq 1 $nodes); do
+        stop_node "$i" TERM
+    done
+}
+
+corosync_up=""
+cleanup() {
+    trap '' INT TERM
+    stop_all
+    if [ -n "$corosync_up" ]; then
+        "$harness/teardown.sh" > /dev/null 2>&1 || true
+        corosync_up=""
+    fi
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; exit 130' INT TERM
+
+wait_ring() {
+    local i
+    for i in $(seq 1 $nodes); do
+        if ! "$ring_status" --socket "$work/node$i/aisexec.sock" --wait-members $nodes \
+                --timeout 20 > /dev/null; then
+            echo "bench: node$i did not reach a $nodes-member ring; its log:" >&2
+            tail -n 20 "$work/node$i/aisexec.log" >&2
+            return 1
+        fi
+    done
+}
+
+# run REP CMD...: one ais-bench run, its lines prefixed with rep=REP.
+run() {
+    local rep=$1
+    shift
+    local out
+    out=$(timeout 120 "$bench" "$@")
+    local rc=$?
+    [ $rc = 0 ] || echo "bench: ais-bench $1 exited $rc" >&2
+    [ -n "$out" ] && sed "s/^/rep=$rep /" <<< "$out" >> "$raw"
+    printf '%s\n' "$out"
+}
+
+t_start=$(date +%s)
+echo "bench: results in $work (port $port, token $TOKEN_MS ms, sched_rr $SCHED_RR)" >&2
+echo "rep=0 impl=ais mode=env token_ms=$TOKEN_MS sched_rr=$SCHED_RR reps=$REPS secs=$SECS" \
+    "lat_count=$LAT_COUNT kernel=$(uname -r) cpus=$(nproc) date=$(date -Is)" >> "$raw"
+for i in $(seq 1 $nodes); do
+    write_config "$i"
+    start_node "$i"
+done
+wait_ring || exit 1
+sleep 1
+run 1 rss "${sockets[@]}" --phase idle > /dev/null
+
+# ----- throughput and latency --------------------------------------------------------
+
+for r in $(seq 1 "$REPS"); do
+    for k in 1 all; do
+        for s in $SIZES; do
+            line=$(run "$r" tput "${sockets[@]}" --size "$s" --secs "$SECS" --senders $k \
+                --label "k$k" | grep ' node=2 ')
+            echo "tput size=$s senders=$k rep=$r: $(grep -o 'msgs_per_s=[0-9.]* MB_per_s=[0-9.]*' <<< "$line")" \
+                "$(grep -o 'lost=[0-9]* fifo_viol=[0-9]*' <<< "$line")" >&2
+        done
+    done
+done
+run 1 rss "${sockets[@]}" --phase after > /dev/null
+
+for r in $(seq 1 "$REPS"); do
+    for s in $LAT_SIZES; do
+        line=$(run "$r" lat "${sockets[@]}" --size "$s" --count "$LAT_COUNT" | grep 'kind=self')
+        echo "lat size=$s rep=$r: $(grep -o 'p50_us=[0-9.]* p90_us=[0-9.]* p99_us=[0-9.]*' <<< "$line")" >&2
+    done
+done
+
+# ----- failure detection -------------------------------------------------------------
+
+fo_run() {  # fo_run kill|term REP
+    local sig=$1 r=$2
+    run "$r" failover "${sockets[@]}" --victim 3 --signal "$sig" | sed "s/^/  /" >&2
+    reap_node 3
+    start_node 3
+    wait_ring || return 1
+    sleep 0.5
+}
+for r in $(seq 1 "$FO_REPS"); do fo_run kill "$r" || exit 1; done
+for r in $(seq 1 "$FO_TERM_REPS"); do fo_run term "$r" || exit 1; done
+
+stop_all
+
+# ----- the raw UDP ceiling -------------------------------------------------------------
+
+udp_sizes=()
+for s in $SIZES; do udp_sizes+=(--size "$s"); done
+for r in $(seq 1 "$REPS"); do
+    run "$r" udp "${udp_sizes[@]}" --secs "$UDP_SECS" \
+        | grep -o 'size=[0-9]* .*dgrams_per_s=[0-9.]*' | sed "s/^/udp rep=$r: /" >&2
+done
+echo "bench: ours took $(($(date +%s) - t_start)) s" >&2
+
+# ----- corosync, in the same run ---------------------------------------------------------
+
+coro_raw=()
+for tr in $COROSYNC_TRANSPORTS; do
+    echo "bench: corosync ($tr), with the same knobs" >&2
+    export COROBENCH_DIR=$work/corosync-$tr
+    corosync_up=yes
+    if ! "$harness/setup.sh" "$tr" > "$work/corosync-$tr.setup.log" 2>&1; then
+        echo "bench: corosync setup ($tr) failed; see $work/corosync-$tr.setup.log" >&2
+        "$harness/teardown.sh" > /dev/null 2>&1
+        corosync_up=""
+        continue
+    fi
+    REPS=$REPS SECS=$SECS SIZES=$SIZES LAT_COUNT=$LAT_COUNT LAT_SIZES=$LAT_SIZES \
+        FO_REPS=$FO_REPS FO_TERM_REPS=$FO_TERM_REPS TAG=ais-bench \
+        "$harness/run-bench.sh" > "$work/corosync-$tr.log" 2>&1
+    "$harness/teardown.sh" >> "$work/corosync-$tr.log" 2>&1
+    corosync_up=""
+    f=$(sed -n 's/^raw results: //p' "$work/corosync-$tr.log" | tail -1)
+    if [ -n "$f" ] && [ -s "$f" ]; then
+        cp "$f" "$work/corosync-$tr.raw.txt"
+        coro_raw+=("$work/corosync-$tr.raw.txt")
+    else
+        echo "bench: corosync run ($tr) left no results; see $work/corosync-$tr.log" >&2
+    fi
+done
+
+# ----- the table ----------------------------------------------------------------------------
+
+"$bench" report "$raw" "${coro_raw[@]}" > "$work/table.txt"
+echo
+cat "$work/table.txt"
+echo
+echo "raw lines: $raw${coro_raw[*]:+ ${coro_raw[*]}}; daemon logs: $work/node*/aisexec.log"
+echo "bench: total $(($(date +%s) - t_start)) s" >&2
