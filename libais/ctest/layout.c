@@ -1,6 +1,7 @@
 /*
  * Prints the size of every type, the offset of every struct field and the
- * value of every constant of saAis.h, saClm.h and evs.h, one per line:
+ * value of every constant of saAis.h, saClm.h, saCkpt.h and evs.h, one per
+ * line:
  *   size <type> <bytes>
  *   offset <type>.<field> <bytes>
  *   const <name> <value>
@@ -11,6 +12,7 @@
 
 #include "saAis.h"
 #include "saClm.h"
+#include "saCkpt.h"
 #include "evs.h"
 
 #define SIZE(T) printf("size %s %lu\n", #T, (unsigned long)sizeof(T))
@@ -131,6 +133,73 @@ int main(void)
 	CONST(SA_CLM_NODE_JOINED);
 	CONST(SA_CLM_NODE_LEFT);
 	CONST(SA_CLM_NODE_RECONFIGURED);
+
+	/* saCkpt.h */
+	SIZE(SaCkptHandleT);
+	SIZE(SaCkptCheckpointHandleT);
+	SIZE(SaCkptSectionIterationHandleT);
+	SIZE(SaCkptCheckpointCreationFlagsT);
+	SIZE(SaCkptCheckpointCreationAttributesT);
+	OFF(SaCkptCheckpointCreationAttributesT, creationFlags);
+	OFF(SaCkptCheckpointCreationAttributesT, checkpointSize);
+	OFF(SaCkptCheckpointCreationAttributesT, retentionDuration);
+	OFF(SaCkptCheckpointCreationAttributesT, maxSections);
+	OFF(SaCkptCheckpointCreationAttributesT, maxSectionSize);
+	OFF(SaCkptCheckpointCreationAttributesT, maxSectionIdSize);
+	SIZE(SaCkptCheckpointOpenFlagsT);
+	SIZE(SaCkptSectionIdT);
+	OFF(SaCkptSectionIdT, idLen);
+	OFF(SaCkptSectionIdT, id);
+	SIZE(SaCkptSectionCreationAttributesT);
+	OFF(SaCkptSectionCreationAttributesT, sectionId);
+	OFF(SaCkptSectionCreationAttributesT, expirationTime);
+	SIZE(SaCkptSectionStateT);
+	SIZE(SaCkptSectionDescriptorT);
+	OFF(SaCkptSectionDescriptorT, sectionId);
+	OFF(SaCkptSectionDescriptorT, expirationTime);
+	OFF(SaCkptSectionDescriptorT, sectionSize);
+	OFF(SaCkptSectionDescriptorT, sectionState);
+	OFF(SaCkptSectionDescriptorT, lastUpdate);
+	SIZE(SaCkptSectionsChosenT);
+	SIZE(SaOffsetT);
+	SIZE(SaCkptIOVectorElementT);
+	OFF(SaCkptIOVectorElementT, sectionId);
+	OFF(SaCkptIOVectorElementT, dataBuffer);
+	OFF(SaCkptIOVectorElementT, dataSize);
+	OFF(SaCkptIOVectorElementT, dataOffset);
+	OFF(SaCkptIOVectorElementT, readSize);
+	SIZE(SaCkptCheckpointDescriptorT);
+	OFF(SaCkptCheckpointDescriptorT, checkpointCreationAttributes);
+	OFF(SaCkptCheckpointDescriptorT, numberOfSections);
+	OFF(SaCkptCheckpointDescriptorT, memoryUsed);
+	SIZE(SaCkptCheckpointOpenCallbackT);
+	SIZE(SaCkptCheckpointSynchronizeCallbackT);
+	SIZE(SaCkptCallbacksT);
+	OFF(SaCkptCallbacksT, saCkptCheckpointOpenCallback);
+	OFF(SaCkptCallbacksT, saCkptCheckpointSynchronizeCallback);
+	CONST(SA_CKPT_WR_ALL_REPLICAS);
+	CONST(SA_CKPT_WR_ACTIVE_REPLICA);
+	CONST(SA_CKPT_WR_ACTIVE_REPLICA_WEAK);
+	CONST(SA_CKPT_CHECKPOINT_COLLOCATED);
+	CONST(SA_CKPT_CHECKPOINT_READ);
+	CONST(SA_CKPT_CHECKPOINT_WRITE);
+	CONST(SA_CKPT_CHECKPOINT_CREATE);
+	CONST(SA_CKPT_SECTION_VALID);
+	CONST(SA_CKPT_SECTION_CORRUPTED);
+	CONST(SA_CKPT_SECTIONS_FOREVER);
+	CONST(SA_CKPT_SECTIONS_LEQ_EXPIRATION_TIME);
+	CONST(SA_CKPT_SECTIONS_GEQ_EXPIRATION_TIME);
+	CONST(SA_CKPT_SECTIONS_CORRUPTED);
+	CONST(SA_CKPT_SECTIONS_ANY);
+	{
+		/* Both initialisers are { 0, 0 }: the length and the pointer. */
+		SaCkptSectionIdT d = SA_CKPT_DEFAULT_SECTION_ID;
+		SaCkptSectionIdT g = SA_CKPT_GENERATED_SECTION_ID;
+		printf("const SA_CKPT_DEFAULT_SECTION_ID.idLen %u\n", (unsigned)d.idLen);
+		printf("const SA_CKPT_DEFAULT_SECTION_ID.id %u\n", (unsigned)(d.id != 0));
+		printf("const SA_CKPT_GENERATED_SECTION_ID.idLen %u\n", (unsigned)g.idLen);
+		printf("const SA_CKPT_GENERATED_SECTION_ID.id %u\n", (unsigned)(g.id != 0));
+	}
 
 	/* evs.h */
 	SIZE(evs_handle_t);

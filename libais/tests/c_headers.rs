@@ -181,6 +181,109 @@ fn rust_layout() -> BTreeMap<String, u64> {
         SA_CLM_NODE_LEFT,
         SA_CLM_NODE_RECONFIGURED,
     );
+    // saCkpt.h
+    size!("SaCkptHandleT", SaCkptHandleT);
+    size!("SaCkptCheckpointHandleT", SaCkptCheckpointHandleT);
+    size!("SaCkptSectionIterationHandleT", SaCkptSectionIterationHandleT);
+    size!(
+        "SaCkptCheckpointCreationFlagsT",
+        SaCkptCheckpointCreationFlagsT
+    );
+    size!(
+        "SaCkptCheckpointCreationAttributesT",
+        SaCkptCheckpointCreationAttributesT
+    );
+    off!(
+        "SaCkptCheckpointCreationAttributesT",
+        SaCkptCheckpointCreationAttributesT,
+        creationFlags,
+        checkpointSize,
+        retentionDuration,
+        maxSections,
+        maxSectionSize,
+        maxSectionIdSize
+    );
+    size!("SaCkptCheckpointOpenFlagsT", SaCkptCheckpointOpenFlagsT);
+    size!("SaCkptSectionIdT", SaCkptSectionIdT);
+    off!("SaCkptSectionIdT", SaCkptSectionIdT, idLen, id);
+    size!(
+        "SaCkptSectionCreationAttributesT",
+        SaCkptSectionCreationAttributesT
+    );
+    off!(
+        "SaCkptSectionCreationAttributesT",
+        SaCkptSectionCreationAttributesT,
+        sectionId,
+        expirationTime
+    );
+    size!("SaCkptSectionStateT", SaCkptSectionStateT);
+    size!("SaCkptSectionDescriptorT", SaCkptSectionDescriptorT);
+    off!(
+        "SaCkptSectionDescriptorT",
+        SaCkptSectionDescriptorT,
+        sectionId,
+        expirationTime,
+        sectionSize,
+        sectionState,
+        lastUpdate
+    );
+    size!("SaCkptSectionsChosenT", SaCkptSectionsChosenT);
+    size!("SaOffsetT", SaOffsetT);
+    size!("SaCkptIOVectorElementT", SaCkptIOVectorElementT);
+    off!(
+        "SaCkptIOVectorElementT",
+        SaCkptIOVectorElementT,
+        sectionId,
+        dataBuffer,
+        dataSize,
+        dataOffset,
+        readSize
+    );
+    size!("SaCkptCheckpointDescriptorT", SaCkptCheckpointDescriptorT);
+    off!(
+        "SaCkptCheckpointDescriptorT",
+        SaCkptCheckpointDescriptorT,
+        checkpointCreationAttributes,
+        numberOfSections,
+        memoryUsed
+    );
+    size!(
+        "SaCkptCheckpointOpenCallbackT",
+        SaCkptCheckpointOpenCallbackT
+    );
+    size!(
+        "SaCkptCheckpointSynchronizeCallbackT",
+        SaCkptCheckpointSynchronizeCallbackT
+    );
+    size!("SaCkptCallbacksT", SaCkptCallbacksT);
+    off!(
+        "SaCkptCallbacksT",
+        SaCkptCallbacksT,
+        saCkptCheckpointOpenCallback,
+        saCkptCheckpointSynchronizeCallback
+    );
+    consts!(
+        SA_CKPT_WR_ALL_REPLICAS,
+        SA_CKPT_WR_ACTIVE_REPLICA,
+        SA_CKPT_WR_ACTIVE_REPLICA_WEAK,
+        SA_CKPT_CHECKPOINT_COLLOCATED,
+        SA_CKPT_CHECKPOINT_READ,
+        SA_CKPT_CHECKPOINT_WRITE,
+        SA_CKPT_CHECKPOINT_CREATE,
+        SA_CKPT_SECTION_VALID,
+        SA_CKPT_SECTION_CORRUPTED,
+        SA_CKPT_SECTIONS_FOREVER,
+        SA_CKPT_SECTIONS_LEQ_EXPIRATION_TIME,
+        SA_CKPT_SECTIONS_GEQ_EXPIRATION_TIME,
+        SA_CKPT_SECTIONS_CORRUPTED,
+        SA_CKPT_SECTIONS_ANY,
+    );
+    for which in ["DEFAULT", "GENERATED"] {
+        let id = SA_CKPT_DEFAULT_SECTION_ID;
+        let key = format!("const SA_CKPT_{which}_SECTION_ID");
+        m.insert(format!("{key}.idLen"), u64::from(id.idLen));
+        m.insert(format!("{key}.id"), u64::from(!id.id.is_null()));
+    }
     // evs.h
     size!("evs_handle_t", evs_handle_t);
     size!("evs_dispatch_t", evs_dispatch_t);
@@ -266,6 +369,15 @@ fn sizes_offsets_and_constants_agree_with_the_rust_side() {
         ("offset SaClmClusterNodeT.bootTimestamp", 344),
         ("size SaClmClusterNotificationT", 368),
         ("size SaClmClusterNotificationBufferT", 24),
+        ("size SaCkptCheckpointCreationAttributesT", 48),
+        ("offset SaCkptCheckpointCreationAttributesT.maxSectionIdSize", 40),
+        ("size SaCkptSectionIdT", 16),
+        ("size SaCkptSectionDescriptorT", 48),
+        ("offset SaCkptSectionDescriptorT.sectionState", 32),
+        ("size SaCkptIOVectorElementT", 48),
+        ("offset SaCkptIOVectorElementT.readSize", 40),
+        ("size SaCkptCheckpointDescriptorT", 56),
+        ("offset SaCkptCheckpointDescriptorT.memoryUsed", 52),
         ("size struct evs_group", 32),
         ("size struct evs_address", 24),
         ("const SA_AIS_ERR_NO_SECTIONS", 27),
@@ -281,7 +393,7 @@ fn sizes_offsets_and_constants_agree_with_the_rust_side() {
 fn every_prototype_matches_the_specification_and_is_exported() {
     let prog = build_c("prototypes.c", &[]);
     let out = run(&mut Command::new(&prog)).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "functions 17 of 17\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "functions 39 of 39\n");
     if let Some(cxx) = cxx() {
         // The same file as C++: extern "C" linkage of every declaration.
         let s = stage();
@@ -334,6 +446,28 @@ fn the_library_has_its_soname_and_exports_only_the_api() {
         "saClmClusterTrackStop",
         "saClmClusterNodeGet",
         "saClmClusterNodeGetAsync",
+        "saCkptInitialize",
+        "saCkptSelectionObjectGet",
+        "saCkptDispatch",
+        "saCkptFinalize",
+        "saCkptCheckpointOpen",
+        "saCkptCheckpointOpenAsync",
+        "saCkptCheckpointClose",
+        "saCkptCheckpointUnlink",
+        "saCkptCheckpointRetentionDurationSet",
+        "saCkptActiveReplicaSet",
+        "saCkptCheckpointStatusGet",
+        "saCkptSectionCreate",
+        "saCkptSectionDelete",
+        "saCkptSectionExpirationTimeSet",
+        "saCkptSectionIterationInitialize",
+        "saCkptSectionIterationNext",
+        "saCkptSectionIterationFinalize",
+        "saCkptCheckpointWrite",
+        "saCkptSectionOverwrite",
+        "saCkptCheckpointRead",
+        "saCkptCheckpointSynchronize",
+        "saCkptCheckpointSynchronizeAsync",
         "evs_initialize",
         "evs_finalize",
         "evs_fd_get",

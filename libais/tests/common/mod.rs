@@ -26,7 +26,7 @@ pub struct Stage {
 }
 
 /// The headers this crate installs.
-pub const HEADERS: [&str; 3] = ["saAis.h", "saClm.h", "evs.h"];
+pub const HEADERS: [&str; 4] = ["saAis.h", "saClm.h", "saCkpt.h", "evs.h"];
 
 /// The cargo profile directory this test binary was built into.
 fn profile_dir() -> PathBuf {
