@@ -184,7 +184,10 @@ fn rust_layout() -> BTreeMap<String, u64> {
     // saCkpt.h
     size!("SaCkptHandleT", SaCkptHandleT);
     size!("SaCkptCheckpointHandleT", SaCkptCheckpointHandleT);
-    size!("SaCkptSectionIterationHandleT", SaCkptSectionIterationHandleT);
+    size!(
+        "SaCkptSectionIterationHandleT",
+        SaCkptSectionIterationHandleT
+    );
     size!(
         "SaCkptCheckpointCreationFlagsT",
         SaCkptCheckpointCreationFlagsT
@@ -370,7 +373,10 @@ fn sizes_offsets_and_constants_agree_with_the_rust_side() {
         ("size SaClmClusterNotificationT", 368),
         ("size SaClmClusterNotificationBufferT", 24),
         ("size SaCkptCheckpointCreationAttributesT", 48),
-        ("offset SaCkptCheckpointCreationAttributesT.maxSectionIdSize", 40),
+        (
+            "offset SaCkptCheckpointCreationAttributesT.maxSectionIdSize",
+            40,
+        ),
         ("size SaCkptSectionIdT", 16),
         ("size SaCkptSectionDescriptorT", 48),
         ("offset SaCkptSectionDescriptorT.sectionState", 32),
