@@ -132,40 +132,49 @@ start_node() {
     local i=$1 dir=$work/node$1
     "$aisexec" -f -c "$dir/aisexec.conf" >> "$dir/aisexec.log" 2>&1 &
     pids[$((i - 1))]=$!
+    # Out of the job table: no "Killed" notice when ais-bench kills it
+    # (bash still reaps it; a zombie meanwhile counts as gone below).
+    disown "$!"
 }
 
-# stop_node I SIGNAL: signal node I's daemon (ours) and reap it.
+# running PID: the process exists and has not exited (a zombie, exited but
+# not reaped yet, still answers kill -0).
+running() {
+    kill -0 "$1" 2> /dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2> /dev/null)" != Z ]
+}
+
+# gone PID TRIES: wait up to TRIES x 50 ms for PID to exit.
+gone() {
+    for _ in $(seq "$2"); do
+        running "$1" || return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# stop_node I SIGNAL: signal node I's daemon (ours, by pid), wait for it to
+# exit, SIGKILL it after 5 s.
 stop_node() {
     local i=$1 sig=$2 pid=${pids[$(($1 - 1))]:-}
     [ -n "$pid" ] || return 0
     kill "-$sig" "$pid" 2> /dev/null
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2> /dev/null || break
-        # A zombie (exited, not reaped yet) still answers kill -0.
-        [ "$(awk '{print $3}' "/proc/$pid/stat" 2> /dev/null)" = Z ] && break
-        sleep 0.05
-    done
-    kill -0 "$pid" 2> /dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat" 2> /dev/null)" != Z ] \
-        && kill -KILL "$pid" 2> /dev/null
-    { wait "$pid"; } 2> /dev/null
+    if ! gone "$pid" 100; then
+        echo "bench: node $i (pid $pid) did not exit on SIG$sig; killing it" >&2
+        kill -KILL "$pid" 2> /dev/null
+        gone "$pid" 100
+    fi
     pids[$((i - 1))]=""
 }
 
-# reap_node I: node I's daemon was killed by ais-bench; reap it.
+# reap_node I: ais-bench signalled node I's daemon; wait for it to exit.
 reap_node() {
     local i=$1 pid=${pids[$(($1 - 1))]:-}
     [ -n "$pid" ] || return 0
-    for _ in $(seq 200); do
-        [ "$(awk '{print $3}' "/proc/$pid/stat" 2> /dev/null)" = Z ] && break
-        kill -0 "$pid" 2> /dev/null || break
-        sleep 0.05
-    done
-    if kill -0 "$pid" 2> /dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat" 2> /dev/null)" != Z ]; then
+    if ! gone "$pid" 200; then
         echo "bench: node $i (pid $pid) did not exit after its signal; killing it" >&2
         kill -KILL "$pid" 2> /dev/null
+        gone "$pid" 100
     fi
-    # The braces also silence bash's "Killed" notice for the job.
-    { wait "$pid"; } 2> /dev/null
     pids[$((i - 1))]=""
 }
 
