@@ -67,6 +67,8 @@ pub struct Node {
     pub config: PathBuf,
     pub run_dir: PathBuf,
     pub log: PathBuf,
+    /// Lines added to its `system { }` section.
+    system_extra: String,
     child: Option<Child>,
 }
 
@@ -83,6 +85,7 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub nodes: Vec<Node>,
     pub port: u16,
+    token_ms: u64,
     bin: PathBuf,
 }
 
@@ -93,39 +96,60 @@ impl Cluster {
             .prefix("libais-cluster-")
             .tempdir()
             .expect("temporary directory");
-        let mut nodelist = String::new();
-        for j in 1..=n {
-            nodelist.push_str(&format!(
-                "    node {{\n        ring0_addr: 127.0.0.{j}\n        nodeid: {j}\n        name: node{j}\n    }}\n"
-            ));
-        }
         let mut nodes = Vec::new();
         for id in 1..=n {
             let run_dir = dir.path().join(format!("node{id}"));
             fs::create_dir_all(&run_dir).expect("run directory");
-            let config = run_dir.join("aisexec.conf");
-            let text = format!(
-                "totem {{\n    version: 2\n    nodeid: {id}\n    port: {port}\n    token: {token_ms}\n}}\n\
-                 nodelist {{\n{nodelist}}}\n\
-                 system {{\n    run_dir: {run}\n}}\n\
-                 logging {{\n    to_stderr: yes\n    to_syslog: no\n    timestamp: on\n}}\n",
-                run = run_dir.display(),
-            );
-            fs::write(&config, text).expect("config written");
             nodes.push(Node {
                 id,
-                config,
+                config: run_dir.join("aisexec.conf"),
                 log: run_dir.join("aisexec.log"),
                 run_dir,
+                system_extra: String::new(),
                 child: None,
             });
         }
-        Cluster {
+        let c = Cluster {
             dir,
             nodes,
             port,
+            token_ms,
             bin: bin_dir(),
+        };
+        for id in 1..=n {
+            c.write_config(id);
         }
+        c
+    }
+
+    /// Adds `line` (`key: value`) to node `id`'s `system { }` section,
+    /// for its next start.
+    pub fn add_system_line(&mut self, id: u8, line: &str) {
+        let node = &mut self.nodes[usize::from(id) - 1];
+        node.system_extra.push_str(&format!("    {line}\n"));
+        self.write_config(id);
+    }
+
+    /// Writes node `id`'s config file.
+    fn write_config(&self, id: u8) {
+        let mut nodelist = String::new();
+        for j in 1..=self.nodes.len() {
+            nodelist.push_str(&format!(
+                "    node {{\n        ring0_addr: 127.0.0.{j}\n        nodeid: {j}\n        name: node{j}\n    }}\n"
+            ));
+        }
+        let node = self.node(id);
+        let text = format!(
+            "totem {{\n    version: 2\n    nodeid: {id}\n    port: {port}\n    token: {token_ms}\n}}\n\
+             nodelist {{\n{nodelist}}}\n\
+             system {{\n    run_dir: {run}\n{extra}}}\n\
+             logging {{\n    to_stderr: yes\n    to_syslog: no\n    timestamp: on\n}}\n",
+            port = self.port,
+            token_ms = self.token_ms,
+            run = node.run_dir.display(),
+            extra = node.system_extra,
+        );
+        fs::write(&node.config, text).expect("config written");
     }
 
     /// Node `id` (1-based).

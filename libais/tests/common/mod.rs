@@ -9,11 +9,13 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 pub mod cluster;
+pub mod procs;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// Where the headers, the library and the C programs are.
 #[derive(Debug)]
@@ -148,10 +150,24 @@ pub fn run(cmd: &mut Command) -> Result<Output, String> {
 
 /// Compiles `ctest/<source>` (with `extra` flags) against the staged
 /// headers and library into `bin/<name>`; returns the program's path.
+/// Each program is built once per test binary: tests running in parallel
+/// share it (rewriting a program another test runs fails with ETXTBSY).
 ///
 /// # Panics
 /// When it does not compile, with the compiler's output.
 pub fn build_c(source: &str, extra: &[&str]) -> PathBuf {
+    static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let key = format!("{source} {}", extra.join(" "));
+    if let Some(prog) = built.get(&key) {
+        return prog.clone();
+    }
+    let prog = compile_c(source, extra);
+    built.insert(key, prog.clone());
+    prog
+}
+
+fn compile_c(source: &str, extra: &[&str]) -> PathBuf {
     let s = stage();
     let name = source.trim_end_matches(".c");
     let out = s.bin.join(name);
