@@ -789,7 +789,9 @@ static int walk_replicas(SaCkptHandleT h, SaCkptCheckpointHandleT cw)
 		"synchronize with a negative timeout");
 	sync_calls = 0;
 	EXPECT(saCkptCheckpointSynchronizeAsync(act, 7), SA_AIS_OK, "synchronize async");
-	CHECK(dispatch_until(h, &sync_calls, 1) == 0, "synchronize callback dispatched");
+	EXPECT_ONCE(saCkptDispatch(h, SA_DISPATCH_ONE), SA_AIS_OK,
+		"dispatch ONE waits for the callback");
+	CHECK(sync_calls == 1, "synchronize callback dispatched, once");
 	CHECK(sync_invocation == 7 && sync_error == SA_AIS_OK, "synchronize callback: 7, OK");
 	EXPECT(saCkptCheckpointSynchronize(cw, SA_TIME_ONE_SECOND), SA_AIS_ERR_BAD_OPERATION,
 		"synchronize an ALL_REPLICAS checkpoint");
