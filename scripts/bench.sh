@@ -10,6 +10,10 @@
 #   2. idle RSS; throughput for every size in SIZES with 1 sender (node 1)
 #      and with all 3 sending, SECS seconds each; RSS after the load;
 #      latency (LAT_COUNT single messages, LAT_SIZES);
+#   2b. CKPT (issue #5): `ais-ckpt bench` against node 1, CKPT_SECS seconds
+#      of 1 KiB section overwrites then reads, for each write mode in
+#      CKPT_MODES, REPS times; medians of writes/s, reads/s and the
+#      latencies go under the table (raw lines: ckpt.txt);
 #   3. failure detection: kill -9 node 3 (FO_REPS times) and SIGTERM it
 #      (FO_TERM_REPS times), restarting it and waiting for the ring after
 #      each;
@@ -27,6 +31,8 @@
 # Environment (defaults):
 #   REPS=3 SECS=5 SIZES="64 1024 8192 65000" LAT_COUNT=2000 LAT_SIZES="64 1024"
 #   FO_REPS=3 FO_TERM_REPS=3 UDP_SECS=1 TOKEN_MS=1000 SCHED_RR=no
+#   CKPT_MODES="all active" ("" skips CKPT) CKPT_SECS=$SECS CKPT_SIZE=1024
+#   CKPT_SECTIONS=16
 #   BENCH_PORT (default: 40000 + pid % 1000)  BENCH_DIR (default: a new
 #   temporary directory, kept for its raw.txt, table.txt and logs)
 #   AIS_BIN_DIR (default target/release)
@@ -46,6 +52,10 @@ FO_REPS=${FO_REPS:-3}
 FO_TERM_REPS=${FO_TERM_REPS:-3}
 UDP_SECS=${UDP_SECS:-1}
 TOKEN_MS=${TOKEN_MS:-1000}
+CKPT_MODES=${CKPT_MODES-all active}
+CKPT_SECS=${CKPT_SECS:-$SECS}
+CKPT_SIZE=${CKPT_SIZE:-1024}
+CKPT_SECTIONS=${CKPT_SECTIONS:-16}
 SCHED_RR=${SCHED_RR:-no}
 port=${BENCH_PORT:-$((40000 + $$ % 1000))}
 COROSYNC_TRANSPORTS=${COROSYNC_TRANSPORTS:-}
@@ -55,7 +65,8 @@ nodes=3
 aisexec=$bin_dir/aisexec
 ring_status=$bin_dir/ais-ring-status
 bench=$bin_dir/ais-bench
-for b in "$aisexec" "$ring_status" "$bench"; do
+ckpt_tool=$bin_dir/ais-ckpt
+for b in "$aisexec" "$ring_status" "$bench" ${CKPT_MODES:+"$ckpt_tool"}; do
     if [ ! -x "$b" ]; then
         echo "bench: $b is missing; build first (make release)" >&2
         exit 1
@@ -84,6 +95,8 @@ mkdir -p "$work"
 work=$(cd "$work" && pwd)
 raw=$work/raw.txt
 : > "$raw"
+ckpt_raw=$work/ckpt.txt
+: > "$ckpt_raw"
 sockets=()
 for i in $(seq 1 $nodes); do
     sockets+=(--socket "$work/node$i/aisexec.sock")
@@ -253,6 +266,53 @@ for r in $(seq 1 "$REPS"); do
     done
 done
 
+# ----- CKPT: section writes and reads through node 1 ------------------------------------
+
+# One line per run in ckpt.txt: rep=R mode=M writes_per_s=... reads_per_s=...
+# w_p50_us=... w_p99_us=... r_p50_us=... r_p99_us=... try_agains=...
+for r in $(seq 1 "$REPS"); do
+    for m in $CKPT_MODES; do
+        out=$(timeout $((2 * ${CKPT_SECS%.*} + 60)) "$ckpt_tool" --socket "$work/node1/aisexec.sock" \
+            bench --seconds "$CKPT_SECS" --sections "$CKPT_SECTIONS" --size "$CKPT_SIZE" \
+            --mode "$m")
+        rc=$?
+        if [ $rc != 0 ] || [ -z "$out" ]; then
+            echo "bench: ais-ckpt bench --mode $m exited $rc" >&2
+            continue
+        fi
+        # "writes  N/s  OPS ops  p50 X us  p99 Y us  max Z us", then reads.
+        line=$(awk '
+            $1 == "writes" { w = $2; wp50 = $6; wp99 = $9 }
+            $1 == "reads" { r = $2; rp50 = $6; rp99 = $9 }
+            /^try_again retries:/ { t = $3 }
+            END { sub("/s", "", w); sub("/s", "", r)
+                  printf "writes_per_s=%s reads_per_s=%s w_p50_us=%s w_p99_us=%s", w, r, wp50, wp99
+                  printf " r_p50_us=%s r_p99_us=%s try_agains=%s\n", rp50, rp99, t }' <<< "$out")
+        echo "rep=$r mode=$m size=$CKPT_SIZE sections=$CKPT_SECTIONS secs=$CKPT_SECS $line" >> "$ckpt_raw"
+        echo "ckpt mode=$m rep=$r: $line" >&2
+    done
+done
+
+# ckpt_table: medians over the reps of every ckpt.txt field, per mode.
+ckpt_table() {
+    [ -s "$ckpt_raw" ] || return 0
+    echo "CKPT (ais-ckpt bench via node 1, ${CKPT_SIZE}-byte sections x $CKPT_SECTIONS," \
+        "${CKPT_SECS} s per phase, one request at a time; medians of $REPS)"
+    printf '  %-7s %11s %10s %10s %10s %10s %10s\n' mode writes/s reads/s \
+        w_p50_us w_p99_us r_p50_us r_p99_us
+    for m in $CKPT_MODES; do
+        local row=()
+        for f in writes_per_s reads_per_s w_p50_us w_p99_us r_p50_us r_p99_us; do
+            row+=("$(grep " mode=$m " "$ckpt_raw" | grep -o " $f=[0-9.]*" | cut -d= -f2 \
+                | sort -g | awk '{v[NR] = $1} END {
+                    if (NR == 0) print "-";
+                    else if (NR % 2) print v[(NR + 1) / 2];
+                    else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')")
+        done
+        printf '  %-7s %11s %10s %10s %10s %10s %10s\n' "$m" "${row[@]}"
+    done
+}
+
 # ----- failure detection -------------------------------------------------------------
 
 fo_run() {  # fo_run kill|term REP
@@ -308,8 +368,11 @@ done
 # ----- the table ----------------------------------------------------------------------------
 
 "$bench" report "$raw" "${coro_raw[@]}" > "$work/table.txt"
+if [ -s "$ckpt_raw" ]; then
+    { echo; ckpt_table; } >> "$work/table.txt"
+fi
 echo
 cat "$work/table.txt"
 echo
-echo "raw lines: $raw${coro_raw[*]:+ ${coro_raw[*]}}; daemon logs: $work/node*/aisexec.log"
+echo "raw lines: $raw${coro_raw[*]:+ ${coro_raw[*]}}${CKPT_MODES:+ $ckpt_raw}; daemon logs: $work/node*/aisexec.log"
 echo "bench: total $(($(date +%s) - t_start)) s" >&2

@@ -8,6 +8,8 @@
 //! ais-ckpt [--socket PATH] [--timeout SECS] write NAME SECTION [DATA | --file PATH]
 //!          [--offset N] [ATTRIBUTES]
 //! ais-ckpt [--socket PATH] [--timeout SECS] unlink NAME
+//! ais-ckpt [--socket PATH] [--timeout SECS] bench [--seconds S] [--sections N]
+//!          [--size BYTES] [--mode all|active] [--json]
 //! ```
 //!
 //! - `list`: every checkpoint in this node's store (unlinked ones too):
@@ -35,6 +37,13 @@
 //!   attributes; with attribute options it is opened with CREATE and those
 //!   attributes. SECTION `''` is the default section.
 //! - `unlink`: removes the name; the data goes when the last opener closes.
+//! - `bench`: creates a checkpoint of its own (`ais-ckpt-bench-PID-NANOS`,
+//!   retention 0), N sections (default 16) of BYTES (default 1024), then
+//!   overwrites them round-robin for S seconds (default 3), one request at
+//!   a time, then reads them for S seconds; prints writes/s, reads/s and
+//!   the median, p99 and largest latency of each, and unlinks the
+//!   checkpoint. `--mode all` (default) is SA_CKPT_WR_ALL_REPLICAS,
+//!   `active` SA_CKPT_WR_ACTIVE_REPLICA.
 //!
 //! Names and section ids are bytes: they are printed escaped (`\\` for a
 //! backslash, `\xNN` for a byte that is not printable ASCII or is a double
@@ -60,6 +69,7 @@ use proto::ckpt::{
     WR_ACTIVE_REPLICA, WR_ACTIVE_REPLICA_WEAK, WR_ALL_REPLICAS,
 };
 use proto::AisError;
+use tools::ckpt_cli::bench::{self, BenchConfig};
 use tools::ckpt_cli::render;
 use tools::ckpt_cli::session::{Opened, Put, Session, ToolError};
 
@@ -161,6 +171,44 @@ enum Command {
         /// The checkpoint's name.
         name: String,
     },
+    /// Measure section writes/s and reads/s (and their latencies) on a
+    /// checkpoint of its own, unlinked at the end.
+    Bench {
+        /// Seconds of writes, then as many of reads.
+        #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = parse_seconds)]
+        seconds: f64,
+        /// Sections, written and read round-robin.
+        #[arg(long, value_name = "N", default_value_t = 16,
+              value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        sections: u32,
+        /// Bytes in each section (each write and read).
+        #[arg(long, value_name = "BYTES", default_value_t = 1024,
+              value_parser = clap::value_parser!(u64).range(1..=proto::ckpt::MAX_DATA_BYTES as u64))]
+        size: u64,
+        /// Write mode.
+        #[arg(long, value_enum, default_value_t = BenchMode::All)]
+        mode: BenchMode,
+        /// Print one JSON object (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `bench --mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BenchMode {
+    /// SA_CKPT_WR_ALL_REPLICAS.
+    All,
+    /// SA_CKPT_WR_ACTIVE_REPLICA.
+    Active,
+}
+
+/// `bench --seconds`: a positive number of seconds (fractions allowed).
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(s),
+        _ => Err(format!("`{text}` is not a number of seconds in (0, 86400]")),
+    }
 }
 
 /// `SA_CKPT_WR_*`.
@@ -387,6 +435,31 @@ fn run(command: &Command, socket: &Path, timeout: Duration) -> Result<(), ToolEr
             });
             emit(&mut out, text.as_bytes())
         }
+        Command::Bench {
+            seconds,
+            sections,
+            size,
+            mode,
+            json,
+        } => {
+            let config = BenchConfig {
+                duration: Duration::from_secs_f64(*seconds),
+                sections: *sections,
+                size: *size,
+                all_replicas: *mode == BenchMode::All,
+            };
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let name = format!("ais-ckpt-bench-{}-{nanos}", std::process::id());
+            let result = bench::run(&mut session, &name, &config)?;
+            if *json {
+                let line = format!("{}\n", bench::json(&config, &result));
+                emit(&mut out, line.as_bytes())
+            } else {
+                emit(&mut out, bench::text(&config, &result).as_bytes())
+            }
+        }
         Command::Unlink { name } => {
             let name = arg_bytes(name)?;
             session.unlink(&name)?;
@@ -567,5 +640,65 @@ mod tests {
         assert!(Cli::try_parse_from(["ais-ckpt", "write", "c", "s"]).is_err());
         assert!(Cli::try_parse_from(["ais-ckpt", "write", "c", "s", "x", "--file", "f"]).is_err());
         assert!(Cli::try_parse_from(["ais-ckpt", "write", "c", "s", "--file", "f"]).is_ok());
+    }
+
+    #[test]
+    fn bench_arguments() {
+        let cli = Cli::try_parse_from(["ais-ckpt", "bench"]).expect("parses");
+        let Command::Bench {
+            seconds,
+            sections,
+            size,
+            mode,
+            json,
+        } = cli.command
+        else {
+            panic!("bench");
+        };
+        assert_eq!(
+            (seconds, sections, size, mode, json),
+            (3.0, 16, 1024, BenchMode::All, false)
+        );
+        let cli = Cli::try_parse_from([
+            "ais-ckpt",
+            "--socket",
+            "/s",
+            "bench",
+            "--seconds",
+            "0.5",
+            "--sections",
+            "4",
+            "--size",
+            "64",
+            "--mode",
+            "active",
+            "--json",
+        ])
+        .expect("parses");
+        let Command::Bench {
+            seconds,
+            sections,
+            size,
+            mode,
+            json,
+        } = cli.command
+        else {
+            panic!("bench");
+        };
+        assert_eq!(
+            (seconds, sections, size, mode, json),
+            (0.5, 4, 64, BenchMode::Active, true)
+        );
+        for bad in [
+            ["--seconds", "0"],
+            ["--seconds", "x"],
+            ["--sections", "0"],
+            ["--size", "0"],
+            ["--mode", "active-weak"],
+        ] {
+            let mut args = vec!["ais-ckpt", "bench"];
+            args.extend(bad);
+            assert!(Cli::try_parse_from(&args).is_err(), "{bad:?}");
+        }
     }
 }

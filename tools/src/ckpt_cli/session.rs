@@ -168,6 +168,8 @@ pub struct Session {
     conn: Connection,
     /// How long a request answered TRY_AGAIN is retried.
     retry_for: Duration,
+    /// TRY_AGAIN answers retried so far.
+    try_agains: u64,
 }
 
 impl Session {
@@ -183,6 +185,7 @@ impl Session {
             Ok(conn) => Ok(Session {
                 conn,
                 retry_for: timeout,
+                try_agains: 0,
             }),
             Err(AisError::TryAgain) => Err(ToolError::NotRunning {
                 socket: socket.to_path_buf(),
@@ -207,11 +210,17 @@ impl Session {
             match self.conn.request(id, body).and_then(|r| r.into_result()) {
                 Ok(body) => return Ok(body.to_vec()),
                 Err(AisError::TryAgain) if Instant::now() + RETRY_PAUSE < deadline => {
+                    self.try_agains += 1;
                     std::thread::sleep(RETRY_PAUSE);
                 }
                 Err(e) => return Err(ToolError::ais(what(), e)),
             }
         }
+    }
+
+    /// How many TRY_AGAIN answers this session retried so far.
+    pub fn try_agains(&self) -> u64 {
+        self.try_agains
     }
 
     /// This node's store status and digest.
@@ -372,6 +381,51 @@ impl Session {
                 return Ok(data);
             }
         }
+    }
+
+    /// At most `size` bytes at `offset` of section `id` of an opened
+    /// checkpoint, by one read request.
+    ///
+    /// # Errors
+    /// The read's error, or [`ToolError::Malformed`].
+    pub fn read_once(
+        &mut self,
+        opened: &Opened,
+        id: &[u8],
+        offset: u64,
+        size: u64,
+    ) -> Result<Vec<u8>, ToolError> {
+        let read = Read {
+            handle: opened.handle,
+            elements: vec![ReadElement {
+                section_id: id.to_vec().into(),
+                offset,
+                size,
+            }],
+        };
+        let body = self
+            .call(
+                || {
+                    format!(
+                        "read {} of {}",
+                        super::render::section_name(id),
+                        super::render::quoted(&opened.name)
+                    )
+                },
+                READ,
+                &read.encode(),
+            )
+            .map_err(|e| e.on_section(opened))?;
+        let reply =
+            ReadReply::decode(&body).map_err(|_| ToolError::Malformed { what: "read reply" })?;
+        reply
+            .data
+            .into_iter()
+            .next()
+            .ok_or(ToolError::Malformed {
+                what: "read reply (no element)",
+            })
+            .map(|d| d.to_vec())
     }
 
     /// Every section of an opened checkpoint (`SA_CKPT_SECTIONS_ANY`), in
