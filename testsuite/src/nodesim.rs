@@ -51,6 +51,8 @@ const MAX_ITEMS: usize = 4096;
 /// Executive message ids of a probe.
 const MSG_ITEM: u16 = 1;
 const MSG_SYNC_SET: u16 = 2;
+/// The one client connection of every node (its first, set up at start).
+const CLIENT: ConnId = ConnId(1);
 /// The workload stops this long before the end of a run.
 const QUIET_BEFORE_END: Duration = Duration::from_secs(3);
 
@@ -413,19 +415,13 @@ pub fn run(spec: &SyncRunSpec, seed: u64) -> SyncRunReport {
 fn send_item(n: &mut SimNode, now: Instant, it: u64) -> bool {
     let node = n.node.as_mut().expect("running");
     let synced = node.services().synced();
-    let conn = n_conn(node);
     let body = encode_set(&BTreeSet::from([it]));
     node.client_frame(
         now,
-        conn,
+        CLIENT,
         proto::Frame::request(ServiceId::Clm, MSG_ITEM, body),
     );
     synced
-}
-
-/// The simulated client connection of a node (set up at start).
-fn n_conn(_node: &Node) -> ConnId {
-    ConnId(1)
 }
 
 fn start(n: &mut SimNode, spec: &SyncRunSpec, log: &ProbeLog, now: Instant) {
@@ -463,7 +459,7 @@ fn start(n: &mut SimNode, spec: &SyncRunSpec, log: &ProbeLog, now: Instant) {
         gid: 0,
     };
     let conn = node.client_connected(creds).expect("room for one client");
-    assert_eq!(conn, ConnId(1), "the first connection of a node");
+    assert_eq!(conn, CLIENT, "the first connection of a node");
     node.client_frame(
         now,
         conn,
