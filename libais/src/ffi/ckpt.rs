@@ -70,8 +70,8 @@ use super::types::{
     SA_DISPATCH_ALL, SA_DISPATCH_BLOCKING, SA_DISPATCH_ONE, SA_MAX_NAME_LENGTH,
 };
 use super::{
-    boundary, code, malloc_array, negotiate_version, write_out, Code, DispatchMode, HandleTable,
-    Instance,
+    boundary, code, finalize_in, malloc_array, negotiate_version, read_callbacks,
+    register_instance, selection_object_get, write_out, Code, DispatchMode, HandleTable, Instance,
 };
 use crate::ckpt::{Checkpoint, Ckpt, CkptCallback, IoError, ReadElement, WriteElement};
 
@@ -426,25 +426,15 @@ pub unsafe extern "C" fn saCkptInitialize(
         if ckptHandle.is_null() {
             return Err(invalid_param());
         }
-        let callbacks = if callbacks.is_null() {
-            SaCkptCallbacksT::default()
-        } else {
-            // SAFETY: non-NULL; the caller passes a readable
-            // SaCkptCallbacksT. Copied: the caller may reuse it.
-            unsafe { callbacks.read() }
-        };
+        // SAFETY: the caller passes NULL or a readable SaCkptCallbacksT.
+        let callbacks = unsafe { read_callbacks(callbacks) };
         let lib = CkptLib {
             ckpt: Ckpt::connect().map_err(code)?,
             checkpoints: BTreeMap::new(),
             iterations: BTreeMap::new(),
         };
-        let instance = Instance::new(lib, CkptLib::selection, callbacks)?;
-        let handle = HANDLES
-            .insert(Arc::new(instance))
-            .map_err(|_| code(AisError::NoResources))?;
         // SAFETY: checked non-NULL above; points to a writable handle.
-        unsafe { write_out(ckptHandle, handle) };
-        Ok(())
+        unsafe { register_instance(&HANDLES, lib, CkptLib::selection, callbacks, ckptHandle) }
     })
 }
 
@@ -459,16 +449,8 @@ pub unsafe extern "C" fn saCkptSelectionObjectGet(
     selectionObject: *mut SaSelectionObjectT,
 ) -> SaAisErrorT {
     boundary(|| {
-        if selectionObject.is_null() {
-            return Err(invalid_param());
-        }
-        let instance = lookup(ckptHandle)?;
-        // A valid descriptor is never negative.
-        let fd = SaSelectionObjectT::try_from(instance.selection_fd())
-            .map_err(|_| code(AisError::Library))?;
-        // SAFETY: checked non-NULL above; points to a writable object.
-        unsafe { write_out(selectionObject, fd) };
-        Ok(())
+        // SAFETY: the caller passes NULL or a writable SaSelectionObjectT.
+        unsafe { selection_object_get(&HANDLES, ckptHandle, selectionObject) }
     })
 }
 
@@ -483,12 +465,10 @@ pub unsafe extern "C" fn saCkptDispatch(
     dispatchFlags: SaDispatchFlagsT,
 ) -> SaAisErrorT {
     boundary(|| {
-        let mode = match dispatchFlags {
-            SA_DISPATCH_ONE => DispatchMode::One,
-            SA_DISPATCH_ALL => DispatchMode::All,
-            SA_DISPATCH_BLOCKING => DispatchMode::Blocking,
-            _ => return Err(invalid_param()),
-        };
+        let mode = DispatchMode::from_flags(
+            dispatchFlags,
+            [SA_DISPATCH_ONE, SA_DISPATCH_ALL, SA_DISPATCH_BLOCKING],
+        )?;
         let instance = lookup(ckptHandle)?;
         instance.dispatch(mode, |lib| next(lib, &instance), invoke)
     })
@@ -572,8 +552,7 @@ fn invoke(callbacks: &SaCkptCallbacksT, ready: Ready) {
 #[no_mangle]
 pub unsafe extern "C" fn saCkptFinalize(ckptHandle: SaCkptHandleT) -> SaAisErrorT {
     boundary(|| {
-        let instance = HANDLES.remove(ckptHandle).ok_or(bad_handle())?;
-        instance.finalize();
+        let instance = finalize_in(&HANDLES, ckptHandle)?;
         // A poisoned lock leaves the entries behind; they name a finalized
         // owner, so they are BAD_HANDLE all the same.
         let _ = instance.with(|lib| {

@@ -45,8 +45,8 @@ use super::types::{
     SA_TRACK_CURRENT, SA_TRUE,
 };
 use super::{
-    boundary, code, malloc_array, negotiate_version, write_out, Code, DispatchMode, HandleTable,
-    Instance,
+    boundary, code, finalize_in, malloc_array, negotiate_version, read_callbacks,
+    register_instance, selection_object_get, write_out, Code, DispatchMode, HandleTable, Instance,
 };
 use crate::clm::{check_track_flags, Clm, ClmCallback};
 
@@ -110,21 +110,11 @@ pub unsafe extern "C" fn saClmInitialize(
         if clmHandle.is_null() {
             return Err(invalid_param());
         }
-        let callbacks = if clmCallbacks.is_null() {
-            SaClmCallbacksT::default()
-        } else {
-            // SAFETY: non-NULL; the caller passes a readable SaClmCallbacksT
-            // (the function's contract). Copied: the caller may reuse it.
-            unsafe { clmCallbacks.read() }
-        };
+        // SAFETY: the caller passes NULL or a readable SaClmCallbacksT.
+        let callbacks = unsafe { read_callbacks(clmCallbacks) };
         let clm = Clm::connect().map_err(code)?;
-        let instance = Instance::new(clm, Clm::selection, callbacks)?;
-        let handle = HANDLES
-            .insert(Arc::new(instance))
-            .map_err(|_| code(AisError::NoResources))?;
         // SAFETY: checked non-NULL above; points to a writable handle.
-        unsafe { write_out(clmHandle, handle) };
-        Ok(())
+        unsafe { register_instance(&HANDLES, clm, Clm::selection, callbacks, clmHandle) }
     })
 }
 
@@ -139,16 +129,8 @@ pub unsafe extern "C" fn saClmSelectionObjectGet(
     selectionObject: *mut SaSelectionObjectT,
 ) -> SaAisErrorT {
     boundary(|| {
-        if selectionObject.is_null() {
-            return Err(invalid_param());
-        }
-        let instance = lookup(clmHandle)?;
-        // A valid descriptor is never negative.
-        let fd = SaSelectionObjectT::try_from(instance.selection_fd())
-            .map_err(|_| code(AisError::Library))?;
-        // SAFETY: checked non-NULL above; points to a writable object.
-        unsafe { write_out(selectionObject, fd) };
-        Ok(())
+        // SAFETY: the caller passes NULL or a writable SaSelectionObjectT.
+        unsafe { selection_object_get(&HANDLES, clmHandle, selectionObject) }
     })
 }
 
@@ -163,12 +145,10 @@ pub unsafe extern "C" fn saClmDispatch(
     dispatchFlags: SaDispatchFlagsT,
 ) -> SaAisErrorT {
     boundary(|| {
-        let mode = match dispatchFlags {
-            SA_DISPATCH_ONE => DispatchMode::One,
-            SA_DISPATCH_ALL => DispatchMode::All,
-            SA_DISPATCH_BLOCKING => DispatchMode::Blocking,
-            _ => return Err(invalid_param()),
-        };
+        let mode = DispatchMode::from_flags(
+            dispatchFlags,
+            [SA_DISPATCH_ONE, SA_DISPATCH_ALL, SA_DISPATCH_BLOCKING],
+        )?;
         let instance = lookup(clmHandle)?;
         instance.dispatch(mode, |clm| clm.next_callback(false).map_err(code), invoke)
     })
@@ -182,8 +162,7 @@ pub unsafe extern "C" fn saClmDispatch(
 #[no_mangle]
 pub unsafe extern "C" fn saClmFinalize(clmHandle: SaClmHandleT) -> SaAisErrorT {
     boundary(|| {
-        let instance = HANDLES.remove(clmHandle).ok_or(code(AisError::BadHandle))?;
-        instance.finalize();
+        finalize_in(&HANDLES, clmHandle)?;
         Ok(())
     })
 }

@@ -28,7 +28,10 @@ use super::types::{
     evs_callbacks_t, evs_dispatch_t, evs_error_t, evs_group, evs_guarantee_t, evs_handle_t, iovec,
     EVS_DISPATCH_ALL, EVS_DISPATCH_BLOCKING, EVS_DISPATCH_ONE, EVS_ERR_TOO_MANY_GROUPS,
 };
-use super::{boundary, code, write_out, Code, DispatchMode, HandleTable, Instance};
+use super::{
+    boundary, code, finalize_in, read_callbacks, register_instance, write_out, Code, DispatchMode,
+    HandleTable, Instance,
+};
 use crate::evs::{Evs, EvsCallback, EvsError};
 
 /// Most iovec entries one multicast may gather (Linux's `UIO_MAXIOV`).
@@ -144,21 +147,11 @@ pub unsafe extern "C" fn evs_initialize(
         if handle.is_null() {
             return Err(invalid_param());
         }
-        let callbacks = if callbacks.is_null() {
-            evs_callbacks_t::default()
-        } else {
-            // SAFETY: non-NULL; the caller passes a readable evs_callbacks_t
-            // (the function's contract). Copied: the caller may reuse it.
-            unsafe { callbacks.read() }
-        };
+        // SAFETY: the caller passes NULL or a readable evs_callbacks_t.
+        let callbacks = unsafe { read_callbacks(callbacks.cast_const()) };
         let evs = Evs::connect().map_err(evs_code)?;
-        let instance = Instance::new(evs, Evs::selection, callbacks)?;
-        let h = HANDLES
-            .insert(Arc::new(instance))
-            .map_err(|_| code(AisError::NoResources))?;
         // SAFETY: checked non-NULL above; points to a writable handle.
-        unsafe { write_out(handle, h) };
-        Ok(())
+        unsafe { register_instance(&HANDLES, evs, Evs::selection, callbacks, handle) }
     })
 }
 
@@ -170,8 +163,7 @@ pub unsafe extern "C" fn evs_initialize(
 #[no_mangle]
 pub unsafe extern "C" fn evs_finalize(handle: evs_handle_t) -> evs_error_t {
     boundary(|| {
-        let instance = HANDLES.remove(handle).ok_or(code(AisError::BadHandle))?;
-        instance.finalize();
+        finalize_in(&HANDLES, handle)?;
         Ok(())
     })
 }
@@ -205,12 +197,10 @@ pub unsafe extern "C" fn evs_dispatch(
     dispatch_types: evs_dispatch_t,
 ) -> evs_error_t {
     boundary(|| {
-        let mode = match dispatch_types {
-            EVS_DISPATCH_ONE => DispatchMode::One,
-            EVS_DISPATCH_ALL => DispatchMode::All,
-            EVS_DISPATCH_BLOCKING => DispatchMode::Blocking,
-            _ => return Err(invalid_param()),
-        };
+        let mode = DispatchMode::from_flags(
+            dispatch_types,
+            [EVS_DISPATCH_ONE, EVS_DISPATCH_ALL, EVS_DISPATCH_BLOCKING],
+        )?;
         let instance = lookup(handle)?;
         instance.dispatch(
             mode,

@@ -49,7 +49,7 @@ pub mod evs;
 pub mod handles;
 pub mod types;
 
-use std::ffi::c_void;
+use std::ffi::{c_uint, c_void};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,7 +62,7 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use proto::AisError;
 
 pub use handles::HandleTable;
-use types::{SaVersionT, SA_AIS_OK};
+use types::{SaSelectionObjectT, SaVersionT, SA_AIS_OK};
 
 /// A C status: `SA_AIS_OK` or an error code (`SaAisErrorT`, `evs_error_t`).
 pub type Code = u32;
@@ -182,6 +182,101 @@ pub fn malloc_array<T>(count: usize) -> Result<*mut T, Code> {
         Err(code(AisError::NoMemory))
     } else {
         Ok(p)
+    }
+}
+
+/// The application's callbacks `*p`, copied (the caller may reuse its
+/// struct), or none registered if `p` is NULL.
+///
+/// # Safety
+/// `p` is NULL or points to a readable `C`.
+pub unsafe fn read_callbacks<C: Default>(p: *const C) -> C {
+    if p.is_null() {
+        C::default()
+    } else {
+        // SAFETY: non-NULL; the function's contract.
+        unsafe { p.read() }
+    }
+}
+
+/// The shared tail of every `*Initialize`: wraps `service` in an
+/// [`Instance`], enters it in `table` and writes its handle to `out`.
+///
+/// # Errors
+/// `SA_AIS_ERR_NO_RESOURCES` if no descriptor or handle is left.
+///
+/// # Safety
+/// `out` is non-NULL (the caller checked) and points to a writable handle.
+pub unsafe fn register_instance<S, C>(
+    table: &HandleTable<Instance<S, C>>,
+    service: S,
+    selection: impl FnOnce(&S) -> BorrowedFd<'_>,
+    callbacks: C,
+    out: *mut u64,
+) -> Result<(), Code> {
+    let instance = Instance::new(service, selection, callbacks)?;
+    let handle = table
+        .insert(std::sync::Arc::new(instance))
+        .map_err(|_| code(AisError::NoResources))?;
+    // SAFETY: the function's contract.
+    unsafe { write_out(out, handle) };
+    Ok(())
+}
+
+/// The shared body of `saClmSelectionObjectGet` and
+/// `saCkptSelectionObjectGet`.
+///
+/// # Errors
+/// `SA_AIS_ERR_INVALID_PARAM` for NULL, `SA_AIS_ERR_BAD_HANDLE` for an
+/// unknown handle.
+///
+/// # Safety
+/// `out` is NULL or points to a writable `SaSelectionObjectT`.
+pub unsafe fn selection_object_get<S, C>(
+    table: &HandleTable<Instance<S, C>>,
+    handle: u64,
+    out: *mut SaSelectionObjectT,
+) -> Result<(), Code> {
+    if out.is_null() {
+        return Err(code(AisError::InvalidParam));
+    }
+    let instance = table.get(handle).ok_or(code(AisError::BadHandle))?;
+    // A valid descriptor is never negative.
+    let fd = SaSelectionObjectT::try_from(instance.selection_fd())
+        .map_err(|_| code(AisError::Library))?;
+    // SAFETY: checked non-NULL above; the function's contract.
+    unsafe { write_out(out, fd) };
+    Ok(())
+}
+
+/// The shared body of every `*Finalize`: removes `handle` from `table`
+/// and finalizes its instance, which it returns.
+///
+/// # Errors
+/// `SA_AIS_ERR_BAD_HANDLE` for an unknown handle.
+pub fn finalize_in<S, C>(
+    table: &HandleTable<Instance<S, C>>,
+    handle: u64,
+) -> Result<std::sync::Arc<Instance<S, C>>, Code> {
+    let instance = table.remove(handle).ok_or(code(AisError::BadHandle))?;
+    instance.finalize();
+    Ok(instance)
+}
+
+impl DispatchMode {
+    /// The mode of the C dispatch flag `flags`, given the API's values
+    /// for ONE, ALL and BLOCKING (SA Forum and EVS number them
+    /// differently).
+    ///
+    /// # Errors
+    /// `SA_AIS_ERR_INVALID_PARAM` for any other value.
+    pub fn from_flags(flags: c_uint, [one, all, blocking]: [c_uint; 3]) -> Result<Self, Code> {
+        match flags {
+            f if f == one => Ok(DispatchMode::One),
+            f if f == all => Ok(DispatchMode::All),
+            f if f == blocking => Ok(DispatchMode::Blocking),
+            _ => Err(code(AisError::InvalidParam)),
+        }
     }
 }
 
@@ -336,6 +431,24 @@ mod tests {
             unsafe { negotiate_version(std::ptr::null_mut()) },
             Err(AisError::InvalidParam.code())
         );
+    }
+
+    #[test]
+    fn dispatch_flags_map_per_api_numbering() {
+        use types::{
+            EVS_DISPATCH_ALL, EVS_DISPATCH_BLOCKING, EVS_DISPATCH_ONE, SA_DISPATCH_ALL,
+            SA_DISPATCH_BLOCKING, SA_DISPATCH_ONE,
+        };
+        let sa = [SA_DISPATCH_ONE, SA_DISPATCH_ALL, SA_DISPATCH_BLOCKING];
+        let evs = [EVS_DISPATCH_ONE, EVS_DISPATCH_ALL, EVS_DISPATCH_BLOCKING];
+        let modes = [DispatchMode::One, DispatchMode::All, DispatchMode::Blocking];
+        for (i, mode) in modes.into_iter().enumerate() {
+            assert_eq!(DispatchMode::from_flags(sa[i], sa), Ok(mode));
+            assert_eq!(DispatchMode::from_flags(evs[i], evs), Ok(mode));
+        }
+        let bad = Err(AisError::InvalidParam.code());
+        assert_eq!(DispatchMode::from_flags(0, sa), bad);
+        assert_eq!(DispatchMode::from_flags(3, evs), bad);
     }
 
     #[test]
