@@ -32,8 +32,6 @@ pub(crate) enum Phase {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Client {
     pub(crate) phase: Phase,
-    #[allow(dead_code)] // kept for dumps and future per-uid limits
-    pub(crate) creds: Creds,
 }
 
 /// Every connection the node knows.
@@ -54,7 +52,7 @@ impl Clients {
     }
 
     /// A new connection, or `None` when the table is full.
-    pub(crate) fn add(&mut self, creds: Creds) -> Option<ConnId> {
+    pub(crate) fn add(&mut self) -> Option<ConnId> {
         if self.by_id.len() >= self.max {
             return None;
         }
@@ -64,7 +62,6 @@ impl Clients {
             id,
             Client {
                 phase: Phase::AwaitHello,
-                creds,
             },
         );
         Some(id)

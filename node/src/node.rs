@@ -144,7 +144,7 @@ impl Node {
     /// A local client connected. `None` when the connection table is full:
     /// the driver closes the connection.
     pub fn client_connected(&mut self, creds: Creds) -> Option<ConnId> {
-        match self.clients.add(creds) {
+        match self.clients.add() {
             Some(id) => {
                 self.stats.clients_accepted += 1;
                 Some(id)
@@ -321,7 +321,7 @@ impl Node {
     }
 
     fn push_output(&mut self, out: ClientOutput) {
-        let frame = match out {
+        let (conn, frame) = match out {
             ClientOutput::Response {
                 conn,
                 service,
@@ -336,7 +336,7 @@ impl Node {
                 body,
             } => (conn, Frame::callback(service, id, body)),
         };
-        self.push_frame(frame.0, frame.1);
+        self.push_frame(conn, frame);
     }
 
     fn push_frame(&mut self, conn: ConnId, frame: Frame) {

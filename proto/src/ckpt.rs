@@ -38,7 +38,7 @@
 use bytes::Bytes;
 
 use crate::codec::{DecodeError, Decoder, Encoder};
-use crate::error::{status_code, status_from_code, Status};
+use crate::error::{status_code, Status};
 use crate::setup::Version;
 
 /// The CKPT interface version (SA Forum B.01.01).
@@ -532,14 +532,6 @@ pub struct ListReply {
 /// Bytes of an encoded [`CreationAttributes`].
 const ATTRIBUTES_BYTES: usize = 4 + 8 + 8 + 4 + 8 + 8;
 
-fn get_status(dec: &mut Decoder<'_>) -> Result<Status, DecodeError> {
-    let code = dec.get_u32()?;
-    status_from_code(code).ok_or(DecodeError::BadValue {
-        what: "status",
-        value: code.into(),
-    })
-}
-
 fn get_name(dec: &mut Decoder<'_>) -> Result<Bytes, DecodeError> {
     Ok(Bytes::copy_from_slice(
         dec.get_len_prefixed("checkpoint name", MAX_NAME_BYTES)?,
@@ -735,7 +727,7 @@ impl OpenCallback {
     pub fn decode_from(dec: &mut Decoder<'_>) -> Result<OpenCallback, DecodeError> {
         Ok(OpenCallback {
             invocation: dec.get_u64()?,
-            status: get_status(dec)?,
+            status: dec.get_status()?,
             handle: dec.get_u64()?,
             attributes: CreationAttributes::decode_from(dec)?,
         })
@@ -1192,7 +1184,7 @@ impl SynchronizeCallback {
     pub fn decode_from(dec: &mut Decoder<'_>) -> Result<SynchronizeCallback, DecodeError> {
         Ok(SynchronizeCallback {
             invocation: dec.get_u64()?,
-            status: get_status(dec)?,
+            status: dec.get_status()?,
         })
     }
 }

@@ -17,7 +17,7 @@
 use bytes::Bytes;
 
 use crate::codec::{DecodeError, Decoder, Encoder};
-use crate::error::{status_code, status_from_code, Status};
+use crate::error::{status_code, Status};
 use crate::setup::Version;
 
 /// The CLM interface version (SA Forum B.01.01).
@@ -276,14 +276,6 @@ fn decode_items(dec: &mut Decoder<'_>) -> Result<Vec<Notification>, DecodeError>
     Ok(items)
 }
 
-fn get_status(dec: &mut Decoder<'_>) -> Result<Status, DecodeError> {
-    let code = dec.get_u32()?;
-    status_from_code(code).ok_or(DecodeError::BadValue {
-        what: "status",
-        value: code.into(),
-    })
-}
-
 impl TrackStart {
     /// Its body.
     pub fn encode(&self) -> Bytes {
@@ -348,7 +340,7 @@ impl TrackCallback {
         let view = dec.get_u64()?;
         let items = decode_items(&mut dec)?;
         let members = dec.get_u32()?;
-        let status = get_status(&mut dec)?;
+        let status = dec.get_status()?;
         dec.finish()?;
         Ok(TrackCallback {
             view,
@@ -427,7 +419,7 @@ impl NodeGetCallback {
     pub fn decode(body: &[u8]) -> Result<NodeGetCallback, DecodeError> {
         let mut dec = Decoder::new(body);
         let invocation = dec.get_u64()?;
-        let status = get_status(&mut dec)?;
+        let status = dec.get_status()?;
         let node = if dec.get_bool("has node")? {
             Some(ClusterNode::decode_from(&mut dec)?)
         } else {

@@ -10,6 +10,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use thiserror::Error;
 
+use crate::error::{status_from_code, Status};
+
 /// Why a body did not decode. The decoder's position is unspecified after an
 /// error; the body is to be dropped.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -145,6 +147,19 @@ impl<'a> Decoder<'a> {
                 value: value.into(),
             }),
         }
+    }
+
+    /// Reads a status (`u32`): [`crate::SA_AIS_OK`] or a known error code.
+    ///
+    /// # Errors
+    /// [`DecodeError::Truncated`]; [`DecodeError::BadValue`] for an unknown
+    /// code.
+    pub fn get_status(&mut self) -> Result<Status, DecodeError> {
+        let code = self.get_u32()?;
+        status_from_code(code).ok_or(DecodeError::BadValue {
+            what: "status",
+            value: code.into(),
+        })
     }
 
     /// Reads a length-prefixed byte string (`u32` length, then the bytes) of
@@ -439,6 +454,24 @@ mod tests {
             Decoder::new(&[1, 2]).finish(),
             Err(DecodeError::TrailingBytes(2))
         );
+        assert!(matches!(
+            Decoder::new(&0xFFFF_FFFFu32.to_le_bytes()).get_status(),
+            Err(DecodeError::BadValue {
+                what: "status",
+                value: 0xFFFF_FFFF
+            })
+        ));
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        use crate::error::{status_code, AisError};
+        for status in [Ok(()), Err(AisError::TryAgain), Err(AisError::NoSections)] {
+            let mut enc = Encoder::new();
+            enc.put_u32(status_code(status));
+            let body = enc.finish();
+            assert_eq!(Decoder::new(&body).get_status(), Ok(status));
+        }
     }
 
     proptest! {

@@ -15,7 +15,7 @@
 
 use bytes::Bytes;
 use proto::ckpt::{CreationAttributes, ReadElement, WriteElement, MAX_IO_ELEMENTS};
-use proto::{status_code, status_from_code, DecodeError, Decoder, Encoder, Status};
+use proto::{status_code, DecodeError, Decoder, Encoder, Status};
 use totem::{NodeId, RingId};
 
 use super::store::CkptId;
@@ -243,14 +243,6 @@ fn get_node(dec: &mut Decoder<'_>) -> Result<NodeId, DecodeError> {
 
 fn get_opt_node(dec: &mut Decoder<'_>) -> Result<Option<NodeId>, DecodeError> {
     Ok(NodeId::new(dec.get_u32()?))
-}
-
-fn get_status(dec: &mut Decoder<'_>) -> Result<Status, DecodeError> {
-    let code = dec.get_u32()?;
-    status_from_code(code).ok_or(DecodeError::BadValue {
-        what: "status",
-        value: code.into(),
-    })
 }
 
 fn get_bytes(dec: &mut Decoder<'_>, what: &'static str, max: usize) -> Result<Bytes, DecodeError> {
@@ -522,7 +514,7 @@ impl Vote {
             ckpt: get_ckpt(&mut dec)?,
             ring: get_ring(&mut dec)?,
             seq: dec.get_u64()?,
-            status: get_status(&mut dec)?,
+            status: dec.get_status()?,
         };
         finish(dec, v)
     }
@@ -549,7 +541,7 @@ impl Copy {
             ckpt: get_ckpt(&mut dec)?,
             id: get_bytes(&mut dec, "section id", MAX_ID)?,
             as_of: dec.get_u64()?,
-            status: get_status(&mut dec)?,
+            status: dec.get_status()?,
             data: get_bytes(&mut dec, "data", MAX_DATA)?,
         };
         finish(dec, v)

@@ -124,9 +124,6 @@ impl Ckpt {
             Op::SectionCreate {
                 id: sid, exp, data, ..
             } => {
-                if sid.len() as u64 > a.max_section_id_size {
-                    return Err(failed(AisError::InvalidParam));
-                }
                 let (sid, generated) = if sid.is_empty() {
                     // SA_CKPT_GENERATED_SECTION_ID: the next free number
                     // (taken only if the change is committed).
@@ -141,6 +138,7 @@ impl Ckpt {
                 } else {
                     (sid, None)
                 };
+                // Checks a given id and a generated one alike.
                 if sid.len() as u64 > a.max_section_id_size {
                     return Err(failed(AisError::InvalidParam));
                 }
