@@ -23,15 +23,13 @@
 
 use std::collections::BTreeSet;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
+use proto::{Decoder, Encoder};
 use totem::{NodeId, RingId};
 
 /// The service id barrier messages carry in their [`crate::ExecHeader`];
 /// no engine may use it.
 pub const SYNC_SERVICE: u16 = 0xFFFF;
-
-/// Bytes of a barrier body: ring seq u64, ring rep u32, step u16.
-const BARRIER_LEN: usize = 14;
 
 /// A barrier message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,23 +41,22 @@ pub struct BarrierMsg {
 }
 
 impl BarrierMsg {
-    /// Its body on the ring.
+    /// Its body on the ring: ring seq u64, ring rep u32, step u16.
     pub fn encode(self) -> Bytes {
-        let mut b = BytesMut::with_capacity(BARRIER_LEN);
-        b.put_u64_le(self.ring_id.seq);
-        b.put_u32_le(self.ring_id.rep.get());
-        b.put_u16_le(self.step);
-        b.freeze()
+        let mut enc = Encoder::new();
+        enc.put_u64(self.ring_id.seq)
+            .put_u32(self.ring_id.rep.get())
+            .put_u16(self.step);
+        enc.finish()
     }
 
     /// Decodes a body from a peer; `None` if malformed.
     pub fn decode(body: &[u8]) -> Option<BarrierMsg> {
-        if body.len() != BARRIER_LEN {
-            return None;
-        }
-        let seq = u64::from_le_bytes(body[0..8].try_into().ok()?);
-        let rep = NodeId::new(u32::from_le_bytes(body[8..12].try_into().ok()?))?;
-        let step = u16::from_le_bytes(body[12..14].try_into().ok()?);
+        let mut dec = Decoder::new(body);
+        let seq = dec.get_u64().ok()?;
+        let rep = NodeId::new(dec.get_u32().ok()?)?;
+        let step = dec.get_u16().ok()?;
+        dec.finish().ok()?;
         Some(BarrierMsg {
             ring_id: RingId { seq, rep },
             step,
@@ -335,5 +332,9 @@ mod tests {
         assert_eq!(BarrierMsg::decode(&m.encode()), Some(m));
         assert_eq!(BarrierMsg::decode(&[0; 13]), None);
         assert_eq!(BarrierMsg::decode(&[0; 14]), None, "rep 0 is no node");
+        let mut long = m.encode().to_vec();
+        assert_eq!(long.len(), 14, "seq u64, rep u32, step u16");
+        long.push(0);
+        assert_eq!(BarrierMsg::decode(&long), None, "trailing bytes");
     }
 }
