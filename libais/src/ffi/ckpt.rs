@@ -194,11 +194,6 @@ fn owner_of(table: &HandleTable<Owned>, handle: u64) -> Result<Arc<CkptInstance>
         .ok_or(bad_handle())
 }
 
-/// Live CKPT library handles (for leak tests).
-pub fn live_handles() -> usize {
-    HANDLES.len()
-}
-
 /// Live checkpoint and iteration handles (for leak tests).
 pub fn live_children() -> (usize, usize) {
     (CHECKPOINTS.len(), ITERATIONS.len())

@@ -88,11 +88,6 @@ fn invalid_param() -> Code {
     code(AisError::InvalidParam)
 }
 
-/// Live CLM handles (for leak tests).
-pub fn live_handles() -> usize {
-    HANDLES.len()
-}
-
 /// `saClmInitialize`.
 ///
 /// # Safety

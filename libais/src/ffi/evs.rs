@@ -59,11 +59,6 @@ fn invalid_param() -> Code {
     code(AisError::InvalidParam)
 }
 
-/// Live EVS handles (for leak tests).
-pub fn live_handles() -> usize {
-    HANDLES.len()
-}
-
 /// The groups of a C array, checked.
 fn groups(groups: *const evs_group, count: c_int) -> Result<Vec<Group>, Code> {
     let n = usize::try_from(count).map_err(|_| invalid_param())?;
