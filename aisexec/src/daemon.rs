@@ -327,6 +327,9 @@ impl Daemon {
                     self.udp_pending = false;
                     return;
                 }
+                // Counted against the budget: strangers cannot hold the
+                // loop here.
+                Recv::Skipped => {}
             }
         }
         // More may be waiting: poll without blocking next turn.

@@ -56,6 +56,10 @@ pub enum Recv {
     Datagram(Bytes),
     /// Nothing more to read for now.
     Empty,
+    /// A datagram from an unknown address was dropped, or a read failed;
+    /// more may follow. Returned rather than read past so that a flood of
+    /// such datagrams counts against the caller's per-turn budget.
+    Skipped,
 }
 
 /// The UDP socket and the nodelist's addresses.
@@ -159,7 +163,7 @@ impl Transport {
                 Ok((len, from)) => {
                     if !self.known.contains_key(&from) {
                         self.stats.dropped_unknown_source += 1;
-                        continue;
+                        return Recv::Skipped;
                     }
                     self.stats.datagrams_received += 1;
                     return Recv::Datagram(Bytes::copy_from_slice(&self.buf[..len]));
@@ -171,6 +175,7 @@ impl Transport {
                     // next read goes on.
                     self.stats.recv_errors += 1;
                     log::debug!("receive failed: {e}");
+                    return Recv::Skipped;
                 }
             }
         }
@@ -247,6 +252,22 @@ mod tests {
         t1.send(&transmit(Destination::Node(id(2)), b"after"));
         assert_eq!(&recv_wait(&mut t2)[..], b"after");
         assert_eq!(t2.stats().dropped_unknown_source, 1);
+        // A stranger's datagram ends the read (counted against the
+        // caller's budget) instead of being read past.
+        stranger.send_to(b"again", a2).expect("send");
+        let mut skipped = false;
+        for _ in 0..1000 {
+            match t2.recv() {
+                Recv::Skipped => {
+                    skipped = true;
+                    break;
+                }
+                Recv::Empty => std::thread::sleep(std::time::Duration::from_millis(1)),
+                Recv::Datagram(d) => panic!("unexpected datagram {d:?}"),
+            }
+        }
+        assert!(skipped, "the stranger's datagram is reported as skipped");
+        assert_eq!(t2.stats().dropped_unknown_source, 2);
         assert_eq!(t2.stats().datagrams_received, 2);
         assert_eq!(t1.stats().datagrams_sent, 3);
     }

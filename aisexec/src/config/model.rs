@@ -962,36 +962,28 @@ impl Reader<'_> {
             mcastport: None,
             ttl: None,
         };
-        let mut seen = BTreeMap::new();
-        for item in &s.items {
-            let p = match item {
-                Item::Pair(p) => p,
-                Item::Section(sub) => {
-                    self.unknown_section("interface", sub);
-                    continue;
-                }
-            };
-            self.repeated(&mut seen, "interface", p);
+        self.each_pair(s, "interface", |this, p| {
             match p.key.as_str() {
                 "ringnumber" | "linknumber" => {
-                    let n = self.number(p, 0, u64::from(MAX_RING_NUMBER), "a ring number")?;
+                    let n = this.number(p, 0, u64::from(MAX_RING_NUMBER), "a ring number")?;
                     iface.ring_number = u8::try_from(n).unwrap_or(u8::MAX);
                 }
-                "bindnetaddr" => iface.bindnetaddr = Some(self.ip_addr(p)?),
-                "mcastaddr" => iface.mcastaddr = Some(self.ip_addr(p)?),
-                "mcastport" => iface.mcastport = Some(self.port(p)?),
+                "bindnetaddr" => iface.bindnetaddr = Some(this.ip_addr(p)?),
+                "mcastaddr" => iface.mcastaddr = Some(this.ip_addr(p)?),
+                "mcastport" => iface.mcastport = Some(this.port(p)?),
                 "ttl" => {
-                    let n = self.number(p, 1, 255, "a multicast TTL")?;
+                    let n = this.number(p, 1, 255, "a multicast TTL")?;
                     iface.ttl = Some(u8::try_from(n).unwrap_or(u8::MAX));
                 }
-                key if INTERFACE_UNUSED_KEYS.contains(&key) => self.unused_key("interface", p),
-                _ => self.unknown_key(
+                key if INTERFACE_UNUSED_KEYS.contains(&key) => this.unused_key("interface", p),
+                _ => this.unknown_key(
                     "interface",
                     p,
                     &[INTERFACE_KEYS, INTERFACE_UNUSED_KEYS].concat(),
                 ),
             }
-        }
+            Ok(())
+        })?;
         Ok(iface)
     }
 
@@ -1069,24 +1061,16 @@ impl Reader<'_> {
         let mut node_id: Option<(NodeId, u32)> = None;
         let mut addr: Option<(IpAddr, u32)> = None;
         let mut name = None;
-        let mut seen = BTreeMap::new();
-        for item in &s.items {
-            let p = match item {
-                Item::Pair(p) => p,
-                Item::Section(sub) => {
-                    self.unknown_section("node", sub);
-                    continue;
-                }
-            };
-            self.repeated(&mut seen, "node", p);
+        self.each_pair(s, "node", |this, p| {
             match p.key.as_str() {
-                "nodeid" => node_id = Some((self.node_id(p)?, p.line)),
-                "ring0_addr" => addr = Some((self.ip_addr(p)?, p.line)),
-                "name" => name = Some(self.text(p)?),
-                key if is_other_ring_addr(key) => self.unused_key("node", p),
-                _ => self.unknown_key("node", p, NODE_KEYS),
+                "nodeid" => node_id = Some((this.node_id(p)?, p.line)),
+                "ring0_addr" => addr = Some((this.ip_addr(p)?, p.line)),
+                "name" => name = Some(this.text(p)?),
+                key if is_other_ring_addr(key) => this.unused_key("node", p),
+                _ => this.unknown_key("node", p, NODE_KEYS),
             }
-        }
+            Ok(())
+        })?;
         let Some((node_id, id_line)) = node_id else {
             return Err(self.error(s.line, "a `nodeid` key in this node section".to_owned()));
         };
@@ -1144,31 +1128,22 @@ impl Reader<'_> {
     }
 
     fn system(&mut self, s: &Section, sys: &mut SystemSection) -> Result<(), ParseError> {
-        let mut seen = BTreeMap::new();
-        for item in &s.items {
-            let p = match item {
-                Item::Pair(p) => p,
-                Item::Section(sub) => {
-                    self.unknown_section("system", sub);
-                    continue;
-                }
-            };
-            self.repeated(&mut seen, "system", p);
+        self.each_pair(s, "system", |this, p| {
             match p.key.as_str() {
-                "run_dir" => sys.run_dir = Some(PathBuf::from(self.text(p)?)),
-                "state_dir" => sys.state_dir = Some(PathBuf::from(self.text(p)?)),
-                "sched_rr" => sys.sched_rr = Some(self.boolean(p)?),
-                "mlockall" => sys.mlockall = Some(self.boolean(p)?),
-                "disable" => sys.disabled = self.services(p)?,
+                "run_dir" => sys.run_dir = Some(PathBuf::from(this.text(p)?)),
+                "state_dir" => sys.state_dir = Some(PathBuf::from(this.text(p)?)),
+                "sched_rr" => sys.sched_rr = Some(this.boolean(p)?),
+                "mlockall" => sys.mlockall = Some(this.boolean(p)?),
+                "disable" => sys.disabled = this.services(p)?,
                 "ckpt_memory_limit" => {
                     sys.ckpt_memory_limit_bytes =
-                        Some(self.number(p, 1, u64::MAX, "a number of bytes")?);
+                        Some(this.number(p, 1, u64::MAX, "a number of bytes")?);
                 }
-                key if SYSTEM_UNUSED_KEYS.contains(&key) => self.unused_key("system", p),
-                _ => self.unknown_key("system", p, &[SYSTEM_KEYS, SYSTEM_UNUSED_KEYS].concat()),
+                key if SYSTEM_UNUSED_KEYS.contains(&key) => this.unused_key("system", p),
+                _ => this.unknown_key("system", p, &[SYSTEM_KEYS, SYSTEM_UNUSED_KEYS].concat()),
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// A list of service names (`clm evs ckpt backup`, blanks or commas
@@ -1243,25 +1218,17 @@ impl Reader<'_> {
     fn logger_subsys(&mut self, s: &Section) -> Result<LoggerSubsys, ParseError> {
         let mut subsys = None;
         let mut debug = None;
-        let mut seen = BTreeMap::new();
-        for item in &s.items {
-            let p = match item {
-                Item::Pair(p) => p,
-                Item::Section(sub) => {
-                    self.unknown_section(&s.name, sub);
-                    continue;
-                }
-            };
-            self.repeated(&mut seen, &s.name, p);
+        self.each_pair(s, &s.name, |this, p| {
             match p.key.as_str() {
-                "subsys" | "ident" => subsys = Some(self.text(p)?),
-                "debug" => debug = Some(self.debug_level(p)?),
+                "subsys" | "ident" => subsys = Some(this.text(p)?),
+                "debug" => debug = Some(this.debug_level(p)?),
                 key if LOGGING_KEYS.contains(&key) || LOGGING_UNUSED_KEYS.contains(&key) => {
-                    self.unused_key(&s.name, p);
+                    this.unused_key(&s.name, p);
                 }
-                _ => self.unknown_key(&s.name, p, SUBSYS_KEYS),
+                _ => this.unknown_key(&s.name, p, SUBSYS_KEYS),
             }
-        }
+            Ok(())
+        })?;
         let Some(subsys) = subsys else {
             return Err(self.error(s.line, format!("a `subsys` key in this {} section", s.name)));
         };
@@ -1270,6 +1237,27 @@ impl Reader<'_> {
             debug,
             line: s.line,
         })
+    }
+
+    /// Runs `key` on each key of `s` in order, after warning if it was
+    /// given before; subsections of `s` are warned about and skipped.
+    fn each_pair(
+        &mut self,
+        s: &Section,
+        section: &str,
+        mut key: impl FnMut(&mut Self, &Pair) -> Result<(), ParseError>,
+    ) -> Result<(), ParseError> {
+        let mut seen = BTreeMap::new();
+        for item in &s.items {
+            match item {
+                Item::Pair(p) => {
+                    self.repeated(&mut seen, section, p);
+                    key(self, p)?;
+                }
+                Item::Section(sub) => self.unknown_section(section, sub),
+            }
+        }
+        Ok(())
     }
 
     // ---- messages ----
