@@ -340,7 +340,6 @@ impl Gather {
         self.proc_set.difference(&self.fail_set).copied().collect()
     }
 
-    /// Adds to the sets; true if anything changed.
     /// Adds to the sets; true if anything changed. Refuses (changes
     /// nothing, returns false) a growth past `MAX_MEMBERS` known nodes:
     /// sets travel in join messages, which carry at most that many, and
@@ -400,30 +399,26 @@ impl Gather {
     /// Consensus: every node of proc \ fail other than us sent a join with
     /// exactly our sets.
     pub(crate) fn consensus(&self, me: NodeId) -> bool {
-        let procs: Vec<NodeId> = self.proc_set.iter().copied().collect();
-        let fails: Vec<NodeId> = self.fail_set.iter().copied().collect();
-        self.members().iter().filter(|&&n| n != me).all(|n| {
-            self.joins
-                .get(n)
-                .is_some_and(|(p, f)| *p == procs && *f == fails)
+        self.members()
+            .into_iter()
+            .filter(|&n| n != me)
+            .all(|n| self.agrees(n))
+    }
+
+    /// Whether `node`'s last join this round carried exactly our sets.
+    fn agrees(&self, node: NodeId) -> bool {
+        self.joins.get(&node).is_some_and(|(p, f)| {
+            p.iter().eq(self.proc_set.iter()) && f.iter().eq(self.fail_set.iter())
         })
     }
 
     /// Consensus timeout: fails every node of proc \ fail that did not agree.
     /// Returns true if the sets changed.
     pub(crate) fn fail_disagreeing(&mut self, me: NodeId) -> bool {
-        let procs: Vec<NodeId> = self.proc_set.iter().copied().collect();
-        let fails: Vec<NodeId> = self.fail_set.iter().copied().collect();
         let silent: Vec<NodeId> = self
             .members()
             .into_iter()
-            .filter(|&n| n != me)
-            .filter(|n| {
-                !self
-                    .joins
-                    .get(n)
-                    .is_some_and(|(p, f)| *p == procs && *f == fails)
-            })
+            .filter(|&n| n != me && !self.agrees(n))
             .collect();
         self.grow([], silent)
     }

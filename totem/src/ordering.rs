@@ -35,8 +35,6 @@ pub(crate) struct Log {
     high: Seq,
     /// Every message up to here was delivered (or, at install, skipped).
     delivered: Seq,
-    /// Messages up to here were freed.
-    freed: Seq,
     /// Every member has every message up to here.
     safe_line: Seq,
     /// How far beyond the aru a message may be and still be stored.
@@ -51,7 +49,6 @@ impl Log {
             aru: Seq::ZERO,
             high: Seq::ZERO,
             delivered: Seq::ZERO,
-            freed: Seq::ZERO,
             safe_line: Seq::ZERO,
             limit_ahead,
         }
@@ -134,9 +131,6 @@ impl Log {
                 break;
             }
             self.msgs.remove(&seq);
-        }
-        if upto > self.freed {
-            self.freed = upto;
         }
     }
 

@@ -643,6 +643,13 @@ impl Totem {
     fn on_mcast(&mut self, ring_id: RingId, m: Mcast) {
         match &mut self.phase {
             Phase::Operational(circ) if ring_id == circ.ring_id => {
+                // While we hold the token nobody else assigns seqs: a higher
+                // one is forged, and storing it would make the seq we assign
+                // on resuming a duplicate (operational_token asserts fresh).
+                if circ.held.as_ref().is_some_and(|h| m.seq > h.seq) {
+                    self.stats.dropped_malformed += 1;
+                    return;
+                }
                 if circ.forwarded.as_ref().is_some_and(|f| m.seq > f.seq) {
                     circ.forwarded = None;
                     self.timers.stop(Timer::TokenRetransmit);
@@ -789,7 +796,6 @@ impl Totem {
         }
     }
 
-    /// Retransmits what the token asks for and we hold; returns how many.
     /// The log of the ring whose token we handle: the new ring's in
     /// Recovery, the installed ring's otherwise.
     fn circulating_log(&self) -> &Log {

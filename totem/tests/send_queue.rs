@@ -45,3 +45,31 @@ fn many_tiny_messages_fill_the_queue_by_count_not_by_bytes() {
     t.handle_mcast(now, Bytes::from_static(b"x"), Guarantee::Agreed)
         .expect("room again");
 }
+
+#[test]
+fn forged_mcast_above_the_held_token_does_not_collide_with_our_next_seq() {
+    use totem::wire::{Body, Mcast, McastContent, Packet};
+    let mut t = lone_node(16);
+    let now = run_until_operational(&mut t);
+    // A lone idle node holds its own token. Nobody else may assign seqs
+    // now, so these are forged; had they been stored, our next message's
+    // seq would already be taken.
+    let before = t.stats().dropped_malformed;
+    for seq in 1..=32 {
+        let forged = Packet {
+            sender: NodeId::new(2).expect("nonzero"),
+            ring_id: t.ring_id(),
+            body: Body::Mcast(Mcast {
+                seq: totem::Seq(seq),
+                origin: NodeId::new(2).expect("nonzero"),
+                guarantee: Guarantee::Agreed,
+                content: McastContent::Frame(Bytes::from_static(b"forged")),
+            }),
+        };
+        t.handle_packet(now, forged.encode());
+    }
+    assert!(t.stats().dropped_malformed > before, "forged seqs refused");
+    t.handle_mcast(now, Bytes::from_static(b"mine"), Guarantee::Agreed)
+        .expect("room");
+    assert_eq!(t.queued_bytes(), 0, "sent at once with the held token");
+}
