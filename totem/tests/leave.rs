@@ -54,6 +54,9 @@ fn a_left_instance_ignores_input_and_sets_no_timer() {
         sent += 1;
     }
     assert_eq!(sent, totem::srp::LEAVE_REPEATS);
+    // Timers (token loss, hello, ...) no longer fire or send anything.
+    t.handle_timeout(net.now + Duration::from_secs(10));
+    assert!(t.poll_transmit().is_none(), "a left instance sends nothing");
     assert_eq!(
         t.handle_mcast(net.now, bytes::Bytes::from_static(b"x"), Guarantee::Agreed),
         Err(totem::McastError::QueueFull)
