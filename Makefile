@@ -5,7 +5,7 @@ SEEDS ?= 300
 SOAK_SEEDS ?= 20000
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: help build release run test test-unit test-sim soak fmt lint clean install bench bench-corosync
+.PHONY: help build release run test test-unit test-sim soak fmt lint clean install bench bench-corosync fuzz
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -15,6 +15,7 @@ help:
 	@echo "make test      unit tests, protocol tests and $(SEEDS) simulator seeds"
 	@echo "make soak      $(SOAK_SEEDS) simulator seeds on $(JOBS) threads"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
+	@echo "make fuzz      every cargo-fuzz target for FUZZ_SECONDS (60) each"
 	@echo "make build     debug build; make release for optimised binaries"
 	@echo "make install   daemon, tools, libais.so, headers, libais.pc under DESTDIR/PREFIX"
 	@echo "make bench     ais-bench on a local 3-node cluster: one table (about 4 min; REPS, SECS, ...)"
@@ -59,6 +60,12 @@ test-install:
 soak:
 	$(CARGO) run --release -p testsuite --bin sim -- --seeds $(SOAK_SEEDS) --first 1000000 --jobs $(JOBS)
 	$(CARGO) run --release -p testsuite --bin syncsim -- --seeds $(SOAK_SEEDS) --first 1000000 --jobs $(JOBS)
+
+# Every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (see
+# scripts/fuzz.sh and docs/limits.md); crashes land in fuzz/artifacts/.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
 
 fmt:
 	$(CARGO) fmt --all
