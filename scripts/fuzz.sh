@@ -33,7 +33,12 @@ else
 fi
 
 targets=${FUZZ_TARGETS:-$("${fuzz[@]}" list)}
-"${fuzz[@]}" build -O $targets >/dev/null 2>&1 || "${fuzz[@]}" build -O
+buildlog=$(mktemp)
+if ! "${fuzz[@]}" build -O >"$buildlog" 2>&1; then
+    cat "$buildlog"
+    exit 1
+fi
+rm -f "$buildlog"
 
 failed=0
 printf '%-14s %10s %9s %8s %s\n' target runs exec/s cpu_s result
@@ -50,10 +55,12 @@ for t in $targets; do
         -rss_limit_mb=4096 "${parallel[@]}" -print_final_stats=1 >"$log" 2>&1
     rc=$?
     set -e
-    runs=$(grep -ho 'stat::number_of_executed_units: *[0-9]*' "$log" fuzz-*.log 2>/dev/null \
-        | awk '{s+=$2} END {print s+0}')
-    speed=$(grep -ho 'stat::average_exec_per_sec: *[0-9]*' "$log" fuzz-*.log 2>/dev/null \
-        | awk '{s+=$2} END {print s+0}')
+    # With -jobs the workers log to fuzz-N.log; sum what every log says.
+    logs=("$log" $(ls fuzz-*.log 2>/dev/null || true))
+    runs=$(cat "${logs[@]}" | grep -o 'stat::number_of_executed_units: *[0-9]*' \
+        | awk '{s+=$2} END {print s+0}' || true)
+    speed=$(cat "${logs[@]}" | grep -o 'stat::average_exec_per_sec: *[0-9]*' \
+        | awk '{s+=$2} END {print s+0}' || true)
     rm -f fuzz-*.log
     secs=$(( ($(date +%s) - start) * FUZZ_JOBS ))
     if [ $rc -eq 0 ]; then

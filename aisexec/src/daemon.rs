@@ -126,6 +126,9 @@ pub struct DaemonStats {
     pub ipc_slow_consumers: u64,
     /// Clients refused because the node's table was full.
     pub ipc_refused: u64,
+    /// Clients dropped for a malformed frame or a frame that is not a
+    /// request (hostile or broken clients).
+    pub ipc_bad_frames: u64,
     /// Pauses of the loop detected.
     pub pauses: u64,
     /// Ring seq writes that failed.
@@ -374,6 +377,12 @@ impl Daemon {
                 }
                 IpcEvent::Closed { conn, reason } => {
                     log::debug!(target: "IPC", "{conn} closed: {reason:?}");
+                    if matches!(
+                        reason,
+                        ipc::CloseReason::BadFrame(_) | ipc::CloseReason::NotARequest(_)
+                    ) {
+                        self.stats.ipc_bad_frames += 1;
+                    }
                     let Some(id) = self.to_node.remove(&conn) else {
                         continue;
                     };
@@ -702,6 +711,7 @@ impl Daemon {
             ("ipc_try_again", d.ipc_try_again),
             ("ipc_slow_consumers", d.ipc_slow_consumers),
             ("ipc_refused", d.ipc_refused),
+            ("ipc_bad_frames", d.ipc_bad_frames),
             ("pauses", d.pauses),
             ("ring_seq_write_errors", d.ring_seq_write_errors),
         ]

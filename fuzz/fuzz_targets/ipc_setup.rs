@@ -61,7 +61,12 @@ fuzz_target!(|data: &[u8]| {
         }
         // Refused or violating connections were closed by the node (the
         // harness closes what the node asks to); only set-up ones remain.
-        assert!(lone.node.status().counters.iter().any(|(k, _)| k == "clients"));
+        assert!(lone
+            .node
+            .status()
+            .counters
+            .iter()
+            .any(|(k, _)| k == "clients"));
     }
     assert_eq!(lone.ring(), ring, "a client moved the ring");
 });

@@ -35,7 +35,11 @@ fuzz_target!(|data: &[u8]| {
                 let at = usize::from(cur.u16()) % v.len().max(1);
                 let b = cur.u8();
                 if let Some(x) = v.get_mut(at) {
-                    *x = if b & 0x80 != 0 { b } else { *x ^ (1 << (b % 8)) };
+                    *x = if b & 0x80 != 0 {
+                        b
+                    } else {
+                        *x ^ (1 << (b % 8))
+                    };
                 }
                 pair.to_1(reseal(v));
             }

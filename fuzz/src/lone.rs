@@ -72,8 +72,7 @@ impl LoneNode {
         };
         for _ in 0..600 {
             lone.advance(Duration::from_millis(100));
-            if lone.node.totem().state() == RingState::Operational
-                && lone.node.services().synced()
+            if lone.node.totem().state() == RingState::Operational && lone.node.services().synced()
             {
                 return lone;
             }

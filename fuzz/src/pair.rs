@@ -43,9 +43,11 @@ impl Pair {
         };
         for _ in 0..6000 {
             pair.step(Duration::from_millis(10));
-            if pair.nodes.iter().all(|t| {
-                t.state() == RingState::Operational && t.members().len() == 2
-            }) {
+            if pair
+                .nodes
+                .iter()
+                .all(|t| t.state() == RingState::Operational && t.members().len() == 2)
+            {
                 return pair;
             }
         }

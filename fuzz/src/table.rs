@@ -12,9 +12,7 @@ use proto::ServiceId;
 use services::barrier::{BarrierMsg, SYNC_SERVICE};
 use services::clm::LocalNode;
 use services::{ConnId, ExecHeader, RingTx, ServiceTable};
-use totem::{
-    ConfigChange, ConfigKind, Delivery, Guarantee, Instant, McastError, NodeId, RingId,
-};
+use totem::{ConfigChange, ConfigKind, Delivery, Guarantee, Instant, McastError, NodeId, RingId};
 
 /// Most own multicasts queued before `QueueFull`, like Totem's bounded
 /// send queue.
@@ -87,7 +85,11 @@ impl TableHarness {
             rep: members[0],
         };
         let old = std::mem::replace(&mut self.members, members.to_vec());
-        let kept: Vec<NodeId> = old.iter().copied().filter(|m| members.contains(m)).collect();
+        let kept: Vec<NodeId> = old
+            .iter()
+            .copied()
+            .filter(|m| members.contains(m))
+            .collect();
         let trans = ConfigChange {
             kind: ConfigKind::Transitional,
             ring_id: ring,
@@ -100,7 +102,11 @@ impl TableHarness {
             ring_id: ring,
             members: members.to_vec(),
             left: Vec::new(),
-            joined: members.iter().copied().filter(|m| !old.contains(m)).collect(),
+            joined: members
+                .iter()
+                .copied()
+                .filter(|m| !old.contains(m))
+                .collect(),
         };
         self.ring = ring;
         // Messages still queued belong to the old ring: Totem would have
@@ -156,13 +162,15 @@ impl TableHarness {
 
     /// A client of `service` connected.
     pub fn lib_init(&mut self, service: ServiceId, conn: ConnId) {
-        self.table.lib_init(self.now, &mut self.queue, service, conn);
+        self.table
+            .lib_init(self.now, &mut self.queue, service, conn);
         self.drain();
     }
 
     /// A client of `service` went away.
     pub fn lib_exit(&mut self, service: ServiceId, conn: ConnId) {
-        self.table.lib_exit(self.now, &mut self.queue, service, conn);
+        self.table
+            .lib_exit(self.now, &mut self.queue, service, conn);
         self.drain();
     }
 

@@ -65,6 +65,9 @@ pub struct NodeStats {
     /// Clients closed for a protocol violation (no Hello first, wrong
     /// frame kind or service).
     pub clients_violations: u64,
+    /// Clients refused at setup: a first frame that is no valid Hello, an
+    /// unknown service or an unsupported version.
+    pub clients_bad_setup: u64,
     /// Requests answered.
     pub requests: u64,
     /// Frames that could not be encoded (an engine answered more than a
@@ -243,6 +246,7 @@ impl Node {
                 }
             }
             Err(r) => {
+                self.stats.clients_bad_setup += 1;
                 self.push_frame(conn, r.to_frame(frame.service));
                 self.clients.set_phase(conn, Phase::Closing);
                 self.events.push_back(NodeEvent::CloseClient(conn));

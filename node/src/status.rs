@@ -52,6 +52,7 @@ pub(crate) fn ring_status(node: &Node) -> RingStatus {
         ("clients_accepted", n.clients_accepted),
         ("clients_refused", n.clients_refused),
         ("clients_violations", n.clients_violations),
+        ("clients_bad_setup", n.clients_bad_setup),
         ("requests", n.requests),
     ];
     counters.extend(node.driver_counters().iter().copied());

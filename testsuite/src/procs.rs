@@ -269,6 +269,20 @@ impl LocalCluster {
         }
     }
 
+    /// Whether node `id`'s process is still running (not exited, not
+    /// killed); reaps it if it ended.
+    pub fn is_running(&mut self, id: u8) -> bool {
+        let node = self.node_mut(id);
+        match node.child.as_mut().map(Child::try_wait) {
+            Some(Ok(None)) => true,
+            Some(_) => {
+                node.child = None;
+                false
+            }
+            None => false,
+        }
+    }
+
     /// Node `id`'s ring status, through a new connection.
     ///
     /// # Errors
