@@ -12,11 +12,16 @@
 //!
 //! [`procs`] starts real `aisexec` processes on loopback for the
 //! multi-process tests (`tests/daemon_cluster.rs`).
+//!
+//! [`fuzz_harness`] drives a node, a service table and a Totem pair with
+//! hostile input; the cargo-fuzz targets in `fuzz/` and the property tests
+//! in `tests/prop_hostile.rs` run the same programs.
 
 pub mod checker;
 pub mod ckptsim;
 pub mod cluster;
 pub mod faults;
+pub mod fuzz_harness;
 pub mod network;
 pub mod nodeloop;
 pub mod nodesim;
