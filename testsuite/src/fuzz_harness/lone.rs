@@ -8,7 +8,7 @@ use bytes::Bytes;
 use node::{ConnId, Creds, Node, NodeConfig, NodeEvent, NodeInfo};
 use proto::clm::AddressFamily;
 use proto::setup::Hello;
-use proto::{Frame, ServiceId};
+use proto::{Frame, FrameKind, ServiceId};
 use services::clm::LocalNode;
 use totem::{Instant, NodeId, RingId, RingState, TotemConfig};
 
@@ -32,6 +32,10 @@ pub struct LoneNode {
     /// Frames sent to clients, all decoded (a frame that did not decode
     /// would have panicked).
     pub frames_out: u64,
+    /// Responses kept for [`LoneNode::call`] (the fuzz programs keep
+    /// none, so a long input cannot grow this).
+    responses: Vec<(ConnId, Frame)>,
+    keep_responses: bool,
 }
 
 impl LoneNode {
@@ -69,6 +73,8 @@ impl LoneNode {
             node,
             now,
             frames_out: 0,
+            responses: Vec::new(),
+            keep_responses: false,
         };
         for _ in 0..600 {
             lone.advance(Duration::from_millis(100));
@@ -119,10 +125,47 @@ impl LoneNode {
         let conn = self.connect()?;
         let hello = Hello {
             service,
-            version: proto::Version::B_01_01,
+            version: version_of(service),
         };
         self.frame(conn, hello.to_frame());
         Some(conn)
+    }
+
+    /// Sends request `id` with `body` on `conn` (set up for `service`) and
+    /// runs the clock until its response comes.
+    ///
+    /// # Panics
+    /// If no response comes within a simulated minute.
+    pub fn call(&mut self, conn: ConnId, service: ServiceId, id: u16, body: Bytes) -> Frame {
+        self.keep_responses = true;
+        self.frame(conn, Frame::request(service, id, body));
+        for _ in 0..60_000 {
+            if let Some(i) = self.responses.iter().position(|(c, _)| *c == conn) {
+                let (_, frame) = self.responses.remove(i);
+                assert_eq!((frame.service, frame.id), (service.code(), id));
+                return frame;
+            }
+            self.advance(Duration::from_millis(1));
+        }
+        panic!("no response to request {id} of {service:?}");
+    }
+
+    /// A connection set up for `service`.
+    ///
+    /// # Panics
+    /// If the node refuses it (its table is full) or refuses its Hello.
+    pub fn open(&mut self, service: ServiceId) -> ConnId {
+        self.keep_responses = true;
+        let conn = self.connect_to(service).expect("a free connection slot");
+        let i = self
+            .responses
+            .iter()
+            .position(|(c, _)| *c == conn)
+            .expect("a hello reply");
+        let (_, reply) = self.responses.remove(i);
+        let reply = proto::HelloReply::decode(&reply).expect("a hello reply");
+        assert_eq!(reply.status, Ok(()), "hello to {service:?} refused");
+        conn
     }
 
     /// A frame from a client.
@@ -142,10 +185,13 @@ impl LoneNode {
     /// connection the node asks to close is closed, as the daemon does.
     pub fn drain(&mut self) {
         while self.node.poll_transmit().is_some() {}
-        while let Some((_conn, bytes)) = self.node.poll_client_output() {
+        while let Some((conn, bytes)) = self.node.poll_client_output() {
             let frame = Frame::decode(&bytes).expect("the node sends only well-formed frames");
             assert_eq!(frame.encode().as_ref(), Ok(&bytes));
             self.frames_out += 1;
+            if self.keep_responses && frame.kind == FrameKind::Response {
+                self.responses.push((conn, frame));
+            }
         }
         let mut closing = Vec::new();
         while let Some(ev) = self.node.poll_event() {
@@ -156,5 +202,16 @@ impl LoneNode {
         for c in closing {
             self.node.client_closed(self.now, c);
         }
+    }
+}
+
+/// The interface version a current client of `service` asks for.
+pub fn version_of(service: ServiceId) -> proto::Version {
+    match service {
+        ServiceId::Evs => proto::evs::VERSION,
+        ServiceId::Clm => proto::clm::VERSION,
+        ServiceId::Ckpt => proto::ckpt::VERSION,
+        ServiceId::Cfg => proto::status::VERSION,
+        ServiceId::Backup => proto::Version::B_01_01,
     }
 }
