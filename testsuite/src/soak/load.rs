@@ -372,17 +372,25 @@ impl CkptWriter {
         }
     }
 
-    fn open(&self, ckpt: &mut Ckpt, name: &[u8], flags: u32) -> Result<Checkpoint, AisError> {
-        let c = ckpt.open(
-            name,
-            Some(attributes(flags)),
-            OPEN_CREATE | OPEN_READ | OPEN_WRITE,
-            Some(CALL_TIMEOUT),
-        )?;
+    fn open(&self, ckpt: &mut Ckpt, name: &[u8], flags: u32) -> Result<Checkpoint, String> {
+        let c = ckpt
+            .open(
+                name,
+                Some(attributes(flags)),
+                OPEN_CREATE | OPEN_READ | OPEN_WRITE,
+                Some(CALL_TIMEOUT),
+            )
+            .map_err(|e| format!("open: {e}"))?;
+        if flags & WR_ACTIVE_REPLICA != 0 {
+            // A collocated checkpoint has no active replica until one is
+            // set (its sections do not exist for writers till then).
+            ckpt.active_replica_set(&c)
+                .map_err(|e| format!("active replica set: {e}"))?;
+        }
         for section in [section_of(self.node), b"shared".to_vec()] {
             match ckpt.section_create(&c, &section, TIME_END, b"new") {
                 Ok(_) | Err(AisError::Exist) => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(format!("section create: {e}")),
             }
         }
         Ok(c)
@@ -396,7 +404,7 @@ impl CkptWriter {
         rng: &mut ChaCha8Rng,
         count: &mut u64,
         shared: &Shared,
-    ) -> Result<(), AisError> {
+    ) -> Result<(), String> {
         let all = self.open(ckpt, CKPT_ALL, WR_ALL_REPLICAS)?;
         let active = self.open(ckpt, CKPT_ACTIVE, WR_ACTIVE_REPLICA | CHECKPOINT_COLLOCATED)?;
         while shared.writing.load(Ordering::Relaxed) && !shared.stop.load(Ordering::Relaxed) {
@@ -411,7 +419,7 @@ impl CkptWriter {
             };
             if target == &active && rng.random_range(0..10) == 0 {
                 // Moves the active replica here.
-                self.count(shared, ckpt.active_replica_set(&active))?;
+                self.count(shared, "active replica set", ckpt.active_replica_set(&active))?;
             }
             let section = if rng.random_range(0..4) == 0 {
                 b"shared".to_vec()
@@ -432,7 +440,8 @@ impl CkptWriter {
                 )
                 .map_err(|e| e.error)
             };
-            self.count(shared, r)?;
+            let op = if target == &active { "write (active replica)" } else { "write (all replicas)" };
+            self.count(shared, op, r)?;
             std::thread::sleep(Duration::from_millis(rng.random_range(20..120)));
         }
         Ok(())
@@ -440,17 +449,19 @@ impl CkptWriter {
 
     /// Counts an outcome; an error that means the connection is gone ends
     /// the session.
-    fn count(&self, shared: &Shared, r: Result<(), AisError>) -> Result<(), AisError> {
+    fn count(&self, shared: &Shared, op: &str, r: Result<(), AisError>) -> Result<(), String> {
         match r {
             Ok(()) => {
                 shared.ckpt_ok.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
-            Err(e @ (AisError::Library | AisError::BadHandle | AisError::Timeout)) => Err(e),
+            Err(e @ (AisError::Library | AisError::BadHandle | AisError::Timeout)) => {
+                Err(format!("{op}: {e}"))
+            }
             Err(e) => {
                 shared.ckpt_failed.fetch_add(1, Ordering::Relaxed);
                 if let Ok(mut last) = shared.ckpt_last_error.lock() {
-                    *last = format!("node {}: {e}", self.node);
+                    *last = format!("node {} {op}: {e}", self.node);
                 }
                 Ok(())
             }
