@@ -654,8 +654,13 @@ mod tests {
             .iter()
             .map(|&id| {
                 let mut events = vec![
+                    // Each alone in a ring of its own first.
                     Event::Conf {
-                        id: conf(2, false),
+                        id: ConfId {
+                            seq: 2,
+                            rep: u32::from(id.node),
+                            transitional: false,
+                        },
                         members: vec![u32::from(id.node)],
                     },
                     Event::Joined,
@@ -707,8 +712,8 @@ mod tests {
         assert_eq!(r.stats.self_deliveries, 40);
         assert_eq!(r.stats.synchrony_groups, 1);
         assert_eq!(r.stats.segments_checked, 2);
-        assert_eq!(r.stats.regular_configurations, 2);
-        assert_eq!(r.stats.transitional_configurations, 1);
+        assert_eq!(r.stats.regular_configurations, 3);
+        assert_eq!(r.stats.transitional_configurations, 2);
     }
 
     #[test]

@@ -104,12 +104,10 @@ pub fn run(spec: &SoakSpec) -> Result<SoakReport, String> {
     let started = Instant::now();
     let mut cluster = LocalCluster::new(ClusterSpec::new(spec.nodes, spec.port, spec.token_ms));
     let dir = match &spec.keep_dir {
-        Some(d) => {
-            fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
-            d.clone()
-        }
-        None => cluster.dir().to_path_buf(),
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("ais-soak-{}-{}", spec.seed, std::process::id())),
     };
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let log_dir = dir.join("evs-logs");
     let control_dir = dir.join("faults");
     fs::create_dir_all(&control_dir).map_err(|e| e.to_string())?;
@@ -340,9 +338,14 @@ pub fn run(spec: &SoakSpec) -> Result<SoakReport, String> {
         ));
     }
     lines.push(format!("soak: {} violations", violations.len()));
-    if !violations.is_empty() || spec.keep_dir.is_some() {
-        // Keep the temporary directory for the post-mortem.
-        std::mem::forget(cluster);
+    // The daemons' logs go next to the clients' for the post-mortem; the
+    // directory goes away after a clean run unless it was asked for.
+    for &n in &ids {
+        let _ = fs::copy(&cluster.node(n).log, dir.join(format!("aisexec-node{n}.log")));
+    }
+    drop(cluster);
+    if violations.is_empty() && spec.keep_dir.is_none() {
+        let _ = fs::remove_dir_all(&dir);
     }
     Ok(SoakReport {
         lines,
