@@ -310,7 +310,11 @@ impl Daemon {
         if let Some(t) = self.node.poll_timeout() {
             deadline = deadline.min(t);
         }
-        let held = self.transport.faults().release_in().unwrap_or(Duration::MAX);
+        let held = self
+            .transport
+            .faults()
+            .release_in()
+            .unwrap_or(Duration::MAX);
         Some(
             deadline
                 .saturating_duration_since(now)

@@ -176,7 +176,10 @@ impl Transport {
                     }
                     self.stats.datagrams_received += 1;
                     let datagram = Bytes::copy_from_slice(&self.buf[..len]);
-                    return self.faults.on_receive(datagram).map_or(Recv::Skipped, Recv::Datagram);
+                    return self
+                        .faults
+                        .on_receive(datagram)
+                        .map_or(Recv::Skipped, Recv::Datagram);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Recv::Empty,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

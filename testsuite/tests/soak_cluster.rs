@@ -70,15 +70,17 @@ fn short_soak_keeps_every_promise_and_doctored_logs_are_caught() {
             _ => {}
         }
     }
-    assert!(candidates.len() > 50, "{} live deliveries", candidates.len());
+    assert!(
+        candidates.len() > 50,
+        "{} live deliveries",
+        candidates.len()
+    );
     let at = candidates[candidates.len() / 2];
 
     // Two adjacent deliveries swapped in one session: every other session
     // that got both got them in the recorded order.
     let mut reordered = logs.clone();
-    reordered[busiest]
-        .events
-        .swap(at, at + 1);
+    reordered[busiest].events.swap(at, at + 1);
     let found = checker::check(&reordered).violations;
     assert!(
         found.iter().any(|v| v.property == Property::TotalOrder),

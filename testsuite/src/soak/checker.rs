@@ -221,14 +221,10 @@ pub fn check(logs: &[SessionLog]) -> CheckReport {
     for log in logs {
         check_session(log, &sent, &mut segments, &mut conf_members, v, stats);
     }
-    stats.regular_configurations = conf_members
-        .keys()
-        .filter(|c| !c.id.transitional)
-        .count() as u64;
-    stats.transitional_configurations = conf_members
-        .keys()
-        .filter(|c| c.id.transitional)
-        .count() as u64;
+    stats.regular_configurations =
+        conf_members.keys().filter(|c| !c.id.transitional).count() as u64;
+    stats.transitional_configurations =
+        conf_members.keys().filter(|c| c.id.transitional).count() as u64;
 
     let order = total_order(logs, v, stats);
     if let Some(order) = &order {
@@ -276,10 +272,7 @@ fn check_session(
                     }
                 }
                 if !confs_seen.insert(*c) {
-                    v.push(viol(
-                        Property::Configuration,
-                        format!("{id} got {c} twice"),
-                    ));
+                    v.push(viol(Property::Configuration, format!("{id} got {c} twice")));
                 }
                 if !m.contains(&u32::from(id.node)) {
                     v.push(viol(
@@ -323,10 +316,7 @@ fn check_session(
             Event::Deliver(m) => {
                 stats.deliveries += 1;
                 if !seen.insert(*m) {
-                    v.push(viol(
-                        Property::Integrity,
-                        format!("{id} got {m} twice"),
-                    ));
+                    v.push(viol(Property::Integrity, format!("{id} got {m} twice")));
                     continue;
                 }
                 match sent.get(&m.sender()).and_then(|s| s.get(&m.seq)) {

@@ -193,7 +193,15 @@ mod tests {
 
     #[test]
     fn a_seed_names_one_schedule_and_every_fault_is_undone_in_time() {
-        let s = |seed| schedule(seed, 5, Duration::from_secs(3), Duration::from_secs(300), 1000);
+        let s = |seed| {
+            schedule(
+                seed,
+                5,
+                Duration::from_secs(3),
+                Duration::from_secs(300),
+                1000,
+            )
+        };
         assert_eq!(s(7), s(7));
         assert_ne!(s(7), s(8));
         for seed in 0..50 {
@@ -214,7 +222,10 @@ mod tests {
                     Action::NetOff(n) => netted.retain(|d| d != n),
                 }
             }
-            assert!(down.is_empty() && netted.is_empty(), "seed {seed}: not undone");
+            assert!(
+                down.is_empty() && netted.is_empty(),
+                "seed {seed}: not undone"
+            );
             let kinds: std::collections::BTreeSet<FaultKind> =
                 steps.iter().filter_map(|s| s.action.starts()).collect();
             assert_eq!(kinds.len(), 4, "seed {seed}: every kind in 300 s");

@@ -119,7 +119,9 @@ pub fn payload(id: MsgId, len: usize) -> Vec<u8> {
 fn filler(id: MsgId, i: usize) -> u8 {
     // Truncation is the point: a position- and message-dependent byte.
     #[allow(clippy::cast_possible_truncation)]
-    let b = (id.seq as usize).wrapping_mul(7).wrapping_add(i.wrapping_mul(13)) as u8;
+    let b = (id.seq as usize)
+        .wrapping_mul(7)
+        .wrapping_add(i.wrapping_mul(13)) as u8;
     b ^ id.node
 }
 
@@ -419,7 +421,11 @@ impl CkptWriter {
             };
             if target == &active && rng.random_range(0..10) == 0 {
                 // Moves the active replica here.
-                self.count(shared, "active replica set", ckpt.active_replica_set(&active))?;
+                self.count(
+                    shared,
+                    "active replica set",
+                    ckpt.active_replica_set(&active),
+                )?;
             }
             let section = if rng.random_range(0..4) == 0 {
                 b"shared".to_vec()
@@ -440,7 +446,11 @@ impl CkptWriter {
                 )
                 .map_err(|e| e.error)
             };
-            let op = if target == &active { "write (active replica)" } else { "write (all replicas)" };
+            let op = if target == &active {
+                "write (active replica)"
+            } else {
+                "write (all replicas)"
+            };
             self.count(shared, op, r)?;
             std::thread::sleep(Duration::from_millis(rng.random_range(20..120)));
         }

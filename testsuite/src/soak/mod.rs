@@ -171,13 +171,7 @@ pub fn run(spec: &SoakSpec) -> Result<SoakReport, String> {
     // ----- faults -----
     let fault_end = Duration::from_secs(spec.seconds.saturating_sub(spec.settle_secs));
     let fault_start = Duration::from_secs(2).min(fault_end);
-    let steps = faults::schedule(
-        spec.seed,
-        spec.nodes,
-        fault_start,
-        fault_end,
-        spec.token_ms,
-    );
+    let steps = faults::schedule(spec.seed, spec.nodes, fault_start, fault_end, spec.token_ms);
     let t0 = Instant::now();
     let mut counts: BTreeMap<FaultKind, u64> = BTreeMap::new();
     let mut stopped: Vec<u8> = Vec::new();
@@ -203,7 +197,10 @@ pub fn run(spec: &SoakSpec) -> Result<SoakReport, String> {
             Action::Term(n) => {
                 cluster.signal(*n, Signal::SIGTERM);
                 if cluster.wait_exit(*n, Duration::from_secs(10)).is_none() {
-                    progress(started, &format!("node {n} did not exit on SIGTERM; killing it"));
+                    progress(
+                        started,
+                        &format!("node {n} did not exit on SIGTERM; killing it"),
+                    );
                     cluster.kill9(*n);
                 }
             }
@@ -324,7 +321,11 @@ pub fn run(spec: &SoakSpec) -> Result<SoakReport, String> {
         shared
             .ckpt_last_error
             .lock()
-            .map(|e| if e.is_empty() { "none".to_owned() } else { e.clone() })
+            .map(|e| if e.is_empty() {
+                "none".to_owned()
+            } else {
+                e.clone()
+            })
             .unwrap_or_default()
     ));
     for v in violations.iter().take(10) {
@@ -341,7 +342,10 @@ pub fn run(spec: &SoakSpec) -> Result<SoakReport, String> {
     // The daemons' logs go next to the clients' for the post-mortem; the
     // directory goes away after a clean run unless it was asked for.
     for &n in &ids {
-        let _ = fs::copy(&cluster.node(n).log, dir.join(format!("aisexec-node{n}.log")));
+        let _ = fs::copy(
+            &cluster.node(n).log,
+            dir.join(format!("aisexec-node{n}.log")),
+        );
     }
     drop(cluster);
     if violations.is_empty() && spec.keep_dir.is_none() {
