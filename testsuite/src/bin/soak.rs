@@ -44,6 +44,10 @@ struct Cli {
     /// Print the fault schedule of the seed and exit.
     #[arg(long)]
     print_schedule: bool,
+    /// Only check the EVS logs of an earlier run (its `--dir`, or a copy
+    /// doctored by hand) and exit.
+    #[arg(long, value_name = "DIR")]
+    check: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,9 @@ fn main() -> ExitCode {
     if !(1..=9).contains(&cli.nodes) {
         eprintln!("soak: --nodes must be 1..=9");
         return ExitCode::from(2);
+    }
+    if let Some(dir) = &cli.check {
+        return check_only(dir);
     }
     let seed = cli.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -89,5 +96,27 @@ fn main() -> ExitCode {
             println!("soak: seed {seed}: the run could not be made");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `--check DIR`: the checker on an earlier run's logs.
+fn check_only(dir: &std::path::Path) -> ExitCode {
+    let logs = match soak::log::read_all(&dir.join("evs-logs")) {
+        Ok(logs) => logs,
+        Err(e) => {
+            eprintln!("soak: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = soak::checker::check(&logs);
+    println!("soak: {:?}", report.stats);
+    for v in report.violations.iter().take(10) {
+        println!("soak: violation: {v}");
+    }
+    println!("soak: {} violations", report.violations.len());
+    if report.violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

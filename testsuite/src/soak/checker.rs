@@ -39,7 +39,10 @@
 //!   of messages in C.
 //! - **Self-delivery**: a session that ended clean (its node kept running
 //!   and its connection held until the end) delivered every message it
-//!   multicast whose last attempt was accepted. (That it is delivered in
+//!   multicast whose last attempt was accepted; a session that broke
+//!   delivered every accepted message of its own numbered below the
+//!   highest of its own it got back (its node sends its messages in order
+//!   and loses none while it lives). (That it is delivered in
 //!   the configuration it was sent in, or its transitional one, is not
 //!   checked: a client cannot see when Totem first sent it.)
 //! - **Configurations**: every session that reports a configuration
@@ -372,32 +375,45 @@ fn check_session(
     segments.push(current);
     if clean {
         stats.sessions_clean += 1;
-        let mut missing: Vec<u32> = sent
-            .get(&id)
-            .into_iter()
-            .flatten()
-            .filter(|(_, &o)| o == Outcome::Accepted)
-            .map(|(&s, _)| s)
-            .filter(|&s| {
-                stats.self_deliveries += 1;
-                !seen.contains(&MsgId {
-                    node: id.node,
-                    client: id.client,
-                    session: id.session,
-                    seq: s,
-                })
-            })
-            .collect();
-        missing.sort_unstable();
-        if let Some(first) = missing.first() {
-            v.push(viol(
-                Property::SelfDelivery,
-                format!(
-                    "{id} ended clean without getting {} of its own accepted messages (first #{first})",
-                    missing.len()
-                ),
-            ));
-        }
+    }
+    // A clean session is owed all its accepted messages; a broken one
+    // those before the last of its own it got back (its node sends them
+    // in order and loses none while it lives).
+    let mine = |s: u32| MsgId {
+        node: id.node,
+        client: id.client,
+        session: id.session,
+        seq: s,
+    };
+    let own_high = seen
+        .iter()
+        .filter(|m| m.sender() == id)
+        .map(|m| m.seq)
+        .max()
+        .unwrap_or(0);
+    let mut missing: Vec<u32> = sent
+        .get(&id)
+        .into_iter()
+        .flatten()
+        .filter(|&(&s, &o)| o == Outcome::Accepted && (clean || s < own_high))
+        .map(|(&s, _)| s)
+        .collect();
+    stats.self_deliveries += missing.len() as u64;
+    missing.retain(|&s| !seen.contains(&mine(s)));
+    missing.sort_unstable();
+    if let Some(first) = missing.first() {
+        let how = if clean {
+            "ended clean".to_owned()
+        } else {
+            format!("got its own #{own_high} back")
+        };
+        v.push(viol(
+            Property::SelfDelivery,
+            format!(
+                "{id} {how} without getting {} of its own accepted messages before it (first #{first})",
+                missing.len()
+            ),
+        ));
     }
 }
 
@@ -751,6 +767,17 @@ mod tests {
             *clean = false;
         }
         assert_eq!(properties(&logs), vec![]);
+        // But a broken session that got its own #20 back is owed #5 (the
+        // others did not get it either, so the loss is the sender's).
+        let mut logs = good_logs(20);
+        let early = m(B, 5);
+        for l in &mut logs {
+            l.events.retain(|e| *e != Event::Deliver(early));
+        }
+        if let Some(Event::End { clean, .. }) = logs[1].events.last_mut() {
+            *clean = false;
+        }
+        assert!(properties(&logs).contains(&Property::SelfDelivery));
     }
 
     #[test]
