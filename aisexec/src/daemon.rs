@@ -261,6 +261,8 @@ impl Daemon {
             if let Some(p) = self.pause.after_poll(std::time::Instant::now()) {
                 self.on_pause(p);
             }
+            // TEST-ONLY fault hook: a held datagram came due (inert in production).
+            self.udp_pending |= self.transport.faults().release_in() == Some(Duration::ZERO);
             if let Some((at, signal)) = self.leaving {
                 // The node takes no more input once it left: wait for the
                 // deadline (or a second signal) and exit.
@@ -311,10 +313,16 @@ impl Daemon {
         if let Some(t) = self.node.poll_timeout() {
             deadline = deadline.min(t);
         }
+        let held = self
+            .transport
+            .faults()
+            .release_in()
+            .unwrap_or(Duration::MAX);
         Some(
             deadline
                 .saturating_duration_since(now)
-                .min(self.pause.threshold()),
+                .min(self.pause.threshold())
+                .min(held),
         )
     }
 

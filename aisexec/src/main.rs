@@ -34,6 +34,7 @@
 
 mod counters;
 mod daemon;
+mod fault_hook;
 mod logging;
 mod notify;
 mod pause;

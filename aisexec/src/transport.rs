@@ -22,6 +22,8 @@ use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 use totem::{Destination, NodeId, Transmit};
 
+use crate::fault_hook::FaultHook;
+
 /// Socket buffer size asked for, in bytes (the kernel may cap it at
 /// `net.core.rmem_max`/`wmem_max`; what was granted is logged).
 pub const SOCKET_BUFFER_BYTES: usize = 4 << 20;
@@ -72,6 +74,9 @@ pub struct Transport {
     known: HashMap<SocketAddr, NodeId>,
     buf: Vec<u8>,
     stats: TransportStats,
+    /// TEST-ONLY drop/delay of received datagrams; inert unless
+    /// `AISEXEC_TEST_FAULTS` is set (see `fault_hook`).
+    faults: FaultHook,
 }
 
 impl Transport {
@@ -106,6 +111,7 @@ impl Transport {
             known: HashMap::new(),
             buf: vec![0; RECV_BUFFER_BYTES],
             stats: TransportStats::default(),
+            faults: FaultHook::from_env(),
         };
         transport.set_nodes(nodes);
         Ok(transport)
@@ -158,6 +164,9 @@ impl Transport {
     /// socket has nothing more (the event loop reads until then: the socket
     /// is edge-triggered).
     pub fn recv(&mut self) -> Recv {
+        if let Some(held) = self.faults.take_due() {
+            return Recv::Datagram(held);
+        }
         loop {
             match self.socket.recv_from(&mut self.buf) {
                 Ok((len, from)) => {
@@ -166,7 +175,11 @@ impl Transport {
                         return Recv::Skipped;
                     }
                     self.stats.datagrams_received += 1;
-                    return Recv::Datagram(Bytes::copy_from_slice(&self.buf[..len]));
+                    let datagram = Bytes::copy_from_slice(&self.buf[..len]);
+                    return self
+                        .faults
+                        .on_receive(datagram)
+                        .map_or(Recv::Skipped, Recv::Datagram);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Recv::Empty,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -184,6 +197,12 @@ impl Transport {
     /// The counters.
     pub fn stats(&self) -> &TransportStats {
         &self.stats
+    }
+
+    /// The fault hook (TEST-ONLY; inert in production): the event loop
+    /// bounds its poll timeout by [`FaultHook::release_in`].
+    pub fn faults(&self) -> &FaultHook {
+        &self.faults
     }
 }
 

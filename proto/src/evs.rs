@@ -138,6 +138,25 @@ pub struct ConfChg {
     pub left: Vec<u32>,
     /// Members of this configuration not in the previous one.
     pub joined: Vec<u32>,
+    /// Which configuration this is. An extension of openais's callback
+    /// (`evs_confchg_fn` has no ring id, and the C layer does not pass it
+    /// on): it lets a checker tell two configurations with the same
+    /// members apart, and transitional from regular ones.
+    pub ring: ConfRing,
+}
+
+/// The configuration a [`ConfChg`] reports: Totem's ring id, and whether
+/// it is the transitional configuration that precedes that ring's regular
+/// one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConfRing {
+    /// The ring's sequence number.
+    pub seq: u64,
+    /// The ring's representative.
+    pub rep: u32,
+    /// True for the transitional configuration (its members are the old
+    /// ring's members that go on into this ring).
+    pub transitional: bool,
 }
 
 fn put_groups(enc: &mut Encoder, groups: &[Group]) {
@@ -303,6 +322,9 @@ impl ConfChg {
         put_ids(&mut enc, &self.members);
         put_ids(&mut enc, &self.left);
         put_ids(&mut enc, &self.joined);
+        enc.put_u64(self.ring.seq);
+        enc.put_u32(self.ring.rep);
+        enc.put_bool(self.ring.transitional);
         enc.finish()
     }
 
@@ -315,11 +337,17 @@ impl ConfChg {
         let members = get_ids(&mut dec, "members")?;
         let left = get_ids(&mut dec, "left")?;
         let joined = get_ids(&mut dec, "joined")?;
+        let ring = ConfRing {
+            seq: dec.get_u64()?,
+            rep: dec.get_u32()?,
+            transitional: dec.get_bool("transitional")?,
+        };
         dec.finish()?;
         Ok(ConfChg {
             members,
             left,
             joined,
+            ring,
         })
     }
 }
@@ -363,6 +391,11 @@ mod tests {
             members: vec![1, 2],
             left: vec![3],
             joined: vec![],
+            ring: ConfRing {
+                seq: 12,
+                rep: 1,
+                transitional: true,
+            },
         };
         assert_eq!(ConfChg::decode(&c.encode()), Ok(c));
     }

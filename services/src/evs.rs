@@ -12,12 +12,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use proto::evs::{
-    ConfChg, Deliver, EvsGuarantee, Group, Groups, McastGroups, McastJoined, Membership,
+    ConfChg, ConfRing, Deliver, EvsGuarantee, Group, Groups, McastGroups, McastJoined, Membership,
     CB_CONFCHG, CB_DELIVER, GROUP_KEY_BYTES, JOIN, LEAVE, MAX_GROUPS_PER_CONN, MAX_MSG_BYTES,
     MCAST_GROUPS, MCAST_JOINED, MEMBERSHIP_GET,
 };
 use proto::{AisError, Decoder, Encoder, ServiceId, Version};
-use totem::{ConfigChange, Guarantee, NodeId};
+use totem::{ConfigChange, ConfigKind, Guarantee, NodeId};
 
 use crate::engine::{ConnId, Ctx, Engine};
 
@@ -208,6 +208,11 @@ impl Engine for Evs {
             members: ids(&change.members),
             left: ids(&change.left),
             joined: ids(&change.joined),
+            ring: ConfRing {
+                seq: change.ring_id.seq,
+                rep: change.ring_id.rep.get(),
+                transitional: change.kind == ConfigKind::Transitional,
+            },
         };
         let body = c.encode();
         for &conn in self.conns.keys() {

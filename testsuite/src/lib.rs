@@ -11,7 +11,9 @@
 //! [`swarm`] runs many seeds on several threads.
 //!
 //! [`procs`] starts real `aisexec` processes on loopback for the
-//! multi-process tests (`tests/daemon_cluster.rs`).
+//! multi-process tests (`tests/daemon_cluster.rs`); [`soak`] runs such a
+//! cluster under load and faults and checks the EVS properties on the
+//! clients' logs (`make soak-cluster`).
 //!
 //! [`fuzz_harness`] drives a node, a service table and a Totem pair with
 //! hostile input; the cargo-fuzz targets in `fuzz/` and the property tests
@@ -27,6 +29,7 @@ pub mod nodeloop;
 pub mod nodesim;
 pub mod procs;
 pub mod scenarios;
+pub mod soak;
 pub mod swarm;
 pub mod trace;
 pub mod workload;

@@ -204,6 +204,15 @@ impl LocalCluster {
     /// # Panics
     /// If it runs already or cannot be spawned.
     pub fn start(&mut self, id: u8) {
+        self.start_with_env(id, &[]);
+    }
+
+    /// As [`LocalCluster::start`], with extra environment variables (the
+    /// soak test's `AISEXEC_TEST_FAULTS`).
+    ///
+    /// # Panics
+    /// As [`LocalCluster::start`].
+    pub fn start_with_env(&mut self, id: u8, env: &[(&str, &str)]) {
         let bin = self.bin.join("aisexec");
         let node = self.node_mut(id);
         assert!(node.child.is_none(), "node {id} runs already");
@@ -219,6 +228,7 @@ impl LocalCluster {
             .env_remove("AIS_SOCKET")
             .env_remove("AIS_RUN_DIR")
             .env_remove("NOTIFY_SOCKET")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

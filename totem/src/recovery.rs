@@ -17,6 +17,18 @@
 //! that the regular configuration could not have delivered (a gap, or a safe
 //! message beyond the old safe line), then the regular configuration.
 //!
+//! The safe line used for that split is one all transitional members agree
+//! on: the highest `high_delivered` any of them reported in the commit token
+//! (or our own safe line if higher; it never is, since a member delivers up
+//! to its safe line at once). A member's own safe line alone is not enough:
+//! it learns the line from the token, so one member may have delivered a
+//! safe message in the regular configuration that another, which had not
+//! yet seen the token that made it safe, would deliver in the transitional
+//! one, and two members moving together would disagree on what the regular
+//! configuration delivered (extended virtual synchrony). Everything up to
+//! that line is in every member's log after recovery: the member that
+//! delivered it held it all, and recovery re-sends what anyone holds.
+//!
 //! Deviation from the paper: messages after a gap are delivered in the
 //! transitional configuration instead of being discarded (as corosync does):
 //! a gap's originator cannot be a transitional member, since every member
@@ -37,6 +49,9 @@ pub(crate) struct RecoveryPlan {
     pub(crate) low: Seq,
     /// Highest received seq among them.
     pub(crate) high: Seq,
+    /// Highest seq delivered by any of them in the old ring: every one of
+    /// them delivers up to here in the old regular configuration.
+    pub(crate) delivered: Seq,
     /// We re-send what we hold in (resend_from, high]...
     pub(crate) resend_from: Seq,
     /// ...except that the member with the highest aru also covers
@@ -74,6 +89,11 @@ impl RecoveryPlan {
             .map(|(_, e)| e.high_received)
             .max()
             .unwrap_or(Seq::ZERO);
+        let delivered = same
+            .iter()
+            .map(|(_, e)| e.high_delivered)
+            .max()
+            .unwrap_or(Seq::ZERO);
         // Highest aru, lowest id on a tie.
         let (best, best_entry) = same
             .iter()
@@ -85,6 +105,7 @@ impl RecoveryPlan {
             transitional: transitional.into_iter().collect(),
             low,
             high,
+            delivered,
             resend_from: best_entry.aru,
             resend_low_part: best == me,
         })
@@ -122,6 +143,7 @@ mod tests {
         let p1 = RecoveryPlan::new(n(1), a, &members, &entries).expect("valid");
         assert_eq!(p1.transitional, vec![n(1), n(2), n(4)]);
         assert_eq!((p1.low, p1.high), (Seq(3), Seq(10)));
+        assert_eq!(p1.delivered, Seq(7), "the highest delivered of 1, 2, 4");
         assert_eq!(p1.resend_from, Seq(7));
         assert!(!p1.resend_low_part);
         let p2 = RecoveryPlan::new(n(2), a, &members, &entries).expect("valid");

@@ -1447,7 +1447,9 @@ impl Totem {
         }
         let old_id = self.ring.id();
         let old_members = self.ring.members.clone();
-        let old_safe = self.ring.log.safe_line();
+        // One line for every transitional member (see `recovery`): what
+        // any of them delivered in the regular configuration, all do.
+        let old_safe = self.ring.log.safe_line().max(rec.plan.delivered);
         let mut expect = self.ring.log.delivered().next();
         let msgs = self.ring.log.drain_for_install(rec.plan.high);
         let new_id = rec.circ.ring_id;
