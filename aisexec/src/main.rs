@@ -49,6 +49,7 @@ use std::process::ExitCode;
 
 use aisexec::config::{self, ClusterConfig, NodeEntry, Principal, SystemSection};
 use aisexec::ipc::{AllowList, IpcConfig, IpcServer};
+use aisexec::ring_crypto::{self, RingCrypto, RingSecurity};
 use clap::Parser;
 use node::{Node, NodeConfig, NodeInfo};
 use proto::clm::AddressFamily;
@@ -183,12 +184,16 @@ fn start(cli: &Cli, logging: &Logging) -> Result<Option<(Daemon, PidFile)>, Fata
     let allow = allow_list(&config)?;
     // Validate the totem settings before touching the system.
     config.totem_config(node_id)?;
+    let crypto = ring_crypto(&config, node_id)?;
     if cli.test_config {
         println!(
-            "{}: configuration valid; node {node_id} at {local_addr}, run directory {}, socket {}",
+            "{}: configuration valid; node {node_id} at {local_addr}, run directory {}, socket {}; ring {}",
             config.file,
             run_dir.display(),
-            socket.display()
+            socket.display(),
+            crypto
+                .as_ref()
+                .map_or_else(|| "not encrypted (secauth: off)".to_owned(), RingCrypto::describe)
         );
         return Ok(None);
     }
@@ -214,12 +219,13 @@ fn start(cli: &Cli, logging: &Logging) -> Result<Option<(Daemon, PidFile)>, Fata
     }
 
     let poll = mio::Poll::new()?;
-    let transport =
+    let mut transport =
         Transport::bind(node_id, local_addr, daemon::node_addrs(&config)).map_err(|e| {
             Fatal(format!(
                 "cannot bind UDP {local_addr} (node {node_id}): {e}"
             ))
         })?;
+    transport.set_crypto(crypto);
     let mut ipc_config = IpcConfig::new(&socket, IPC_TOKEN_BASE);
     ipc_config.group = allow.gids.first().copied();
     if !allow.uids.is_empty() {
@@ -345,6 +351,29 @@ fn run_dir(cli: &Cli, config: &ClusterConfig) -> Result<PathBuf, Fatal> {
         .or_else(|| config.system.run_dir.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_RUN_DIR));
     Ok(std::path::absolute(dir)?)
+}
+
+/// The seal layer the config asks for, its keys loaded; `None` (with a
+/// warning) for `secauth: off`.
+fn ring_crypto(config: &ClusterConfig, node_id: NodeId) -> Result<Option<RingCrypto>, Fatal> {
+    match ring_crypto::ring_security(config)? {
+        RingSecurity::Off => {
+            log::warn!(
+                target: "CRYPTO",
+                "{}: secauth: off: ring packets are neither encrypted nor authenticated; \
+                 anyone who can send UDP to port {} can disturb the ring (make a key with ais-keygen)",
+                config.file,
+                config.totem.port
+            );
+            Ok(None)
+        }
+        RingSecurity::On(settings) => {
+            let crypto = RingCrypto::load(node_id.get(), settings)
+                .map_err(|e| Fatal(format!("ring security (secauth is on): {e}")))?;
+            log::info!(target: "CRYPTO", "ring packets sealed with {}", crypto.describe());
+            Ok(Some(crypto))
+        }
+    }
 }
 
 /// The uids and gids of the config's `uidgid`/`aisexec` sections.

@@ -248,11 +248,14 @@ pub enum IpVersion {
     Ipv6Then4,
 }
 
-/// `totem { crypto_cipher }` (corosync 3's values).
+/// `totem { crypto_cipher }` (corosync 3's values, and ours); what each
+/// means is decided in `ring_crypto::settings`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CryptoCipher {
     /// `none`.
     None,
+    /// `chacha20poly1305` (ours): XChaCha20-Poly1305, the default.
+    ChaCha20Poly1305,
     /// `aes128`.
     Aes128,
     /// `aes192`.
@@ -500,6 +503,11 @@ impl ClusterConfig {
         if let Some(n) = t.netmtu_bytes {
             c.netmtu_bytes = usize::try_from(n).unwrap_or(usize::MAX);
         }
+        // netmtu is the datagram on the wire: with secauth the seal takes
+        // its overhead, so Totem's packets are that much smaller.
+        c.netmtu_bytes = c
+            .netmtu_bytes
+            .saturating_sub(crate::ring_crypto::settings::overhead_bytes(self));
         c.validate().map_err(|source| {
             let given = |key: &'static str| t.line_of(key).map(|_| key);
             let key = match &source {
@@ -884,6 +892,7 @@ impl Reader<'_> {
                     p,
                     &[
                         ("none", CryptoCipher::None),
+                        ("chacha20poly1305", CryptoCipher::ChaCha20Poly1305),
                         ("aes128", CryptoCipher::Aes128),
                         ("aes192", CryptoCipher::Aes192),
                         ("aes256", CryptoCipher::Aes256),
@@ -2033,13 +2042,22 @@ quorum {
         assert_eq!(t.join_timeout, Duration::from_millis(50));
         assert_eq!(t.merge_timeout, Duration::from_millis(200));
         assert_eq!(t.token_hold, Duration::from_millis(180));
+        // netmtu 1500 on the wire; secauth (on by default) seals each
+        // datagram with XChaCha20-Poly1305's 48 bytes.
         assert_eq!(
             (t.window_size, t.max_messages, t.netmtu_bytes),
-            (50, 17, 1500)
+            (50, 17, 1500 - 48)
         );
         assert_eq!(t.token_retransmits_before_loss, 4);
         assert_eq!(t.seqno_unchanged_const, 30);
-        assert_eq!(v, TotemConfig::new(n(1)).validate().expect("valid"));
+        let mut plain = TotemConfig::new(n(1));
+        plain.netmtu_bytes -= 48;
+        assert_eq!(v, plain.validate().expect("valid"));
+        let (off, _) = parse("totem {\n secauth: off\n}\n");
+        assert_eq!(
+            off.totem_config(n(1)).expect("valid").get().netmtu_bytes,
+            1500
+        );
     }
 
     #[test]
@@ -2069,7 +2087,7 @@ quorum {
         assert_eq!(t.token_hold, Duration::from_millis(50));
         assert_eq!(
             (t.window_size, t.max_messages, t.netmtu_bytes),
-            (80, 20, 9000)
+            (80, 20, 9000 - 48)
         );
     }
 
