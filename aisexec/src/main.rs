@@ -227,15 +227,24 @@ fn start(cli: &Cli, logging: &Logging) -> Result<Option<(Daemon, PidFile)>, Fata
         })?;
     transport.set_crypto(crypto);
     let mut ipc_config = IpcConfig::new(&socket, IPC_TOKEN_BASE);
-    ipc_config.group = allow.gids.first().copied();
-    if !allow.uids.is_empty() {
-        // Other users must be able to connect; SO_PEERCRED decides.
-        ipc_config.mode = 0o777;
-    }
+    let (mode, group) = socket_access(&config, &allow)?;
+    ipc_config.mode = mode;
+    ipc_config.group = group;
     ipc_config.allow = AllowList {
         uids: allow.uids.iter().copied().collect(),
-        gids: allow.gids.iter().copied().collect(),
+        // Members of the socket's group are admitted (openais's
+        // `aisexec { group }`).
+        gids: allow.gids.iter().copied().chain(group).collect(),
     };
+    log::info!(
+        target: "IPC",
+        "socket {} mode {mode:04o}{}; admitted: root, uid {}{}{}",
+        socket.display(),
+        group.map_or_else(String::new, |g| format!(" group {g}")),
+        nix::unistd::geteuid(),
+        if ipc_config.allow.uids.is_empty() { String::new() } else { format!(", uids {:?}", ipc_config.allow.uids) },
+        if ipc_config.allow.gids.is_empty() { String::new() } else { format!(", gids {:?}", ipc_config.allow.gids) },
+    );
     let queue_limits = (ipc_config.max_queue_bytes, ipc_config.max_queue_frames);
     let max_clients = ipc_config.max_connections;
     let ipc = IpcServer::bind(poll.registry(), ipc_config)?;
@@ -373,6 +382,75 @@ fn ring_crypto(config: &ClusterConfig, node_id: NodeId) -> Result<Option<RingCry
             log::info!(target: "CRYPTO", "ring packets sealed with {}", crypto.describe());
             Ok(Some(crypto))
         }
+    }
+}
+
+/// The group the IPC socket gets when the config names none.
+const DEFAULT_SOCKET_GROUP: &str = "ais";
+
+/// The IPC socket's mode and group. Mode: `system { ipc_socket_mode }`,
+/// else 0770, or 0777 when `uidgid` admits users or several groups (they
+/// need not be in the socket's group; SO_PEERCRED decides). Group:
+/// `system { ipc_socket_group }` (an error if it does not exist), else the
+/// first `uidgid` group, else `ais` if it exists and this process may give
+/// the socket to it, else none (a warning: the socket keeps the daemon's
+/// group).
+fn socket_access(config: &ClusterConfig, allow: &Allowed) -> Result<(u32, Option<u32>), Fatal> {
+    let mode = config.system.ipc_socket_mode.unwrap_or(
+        if !allow.uids.is_empty() || allow.gids.len() > 1 {
+            0o777
+        } else {
+            0o770
+        },
+    );
+    let group = match &config.system.ipc_socket_group {
+        Some(p) => Some(group_id(config, p)?),
+        None => match allow.gids.first() {
+            Some(&gid) => Some(gid),
+            None => default_socket_group(),
+        },
+    };
+    Ok((mode, group))
+}
+
+/// `ais` when it exists and the socket may be given to it.
+fn default_socket_group() -> Option<u32> {
+    let Ok(Some(group)) = nix::unistd::Group::from_name(DEFAULT_SOCKET_GROUP) else {
+        log::warn!(
+            target: "IPC",
+            "group `{DEFAULT_SOCKET_GROUP}` does not exist: the IPC socket keeps aisexec's own group \
+             (create the group, or set system {{ ipc_socket_group }})"
+        );
+        return None;
+    };
+    let gid = group.gid;
+    let ours = nix::unistd::geteuid().is_root()
+        || nix::unistd::getegid() == gid
+        || nix::unistd::getgroups().is_ok_and(|groups| groups.contains(&gid));
+    if !ours {
+        log::warn!(
+            target: "IPC",
+            "aisexec (uid {}) is not in group `{DEFAULT_SOCKET_GROUP}` and cannot give it the IPC socket; \
+             the socket keeps aisexec's own group",
+            nix::unistd::geteuid()
+        );
+        return None;
+    }
+    Some(gid.as_raw())
+}
+
+fn group_id(config: &ClusterConfig, p: &Principal) -> Result<u32, Fatal> {
+    match p {
+        Principal::Id(id) => Ok(*id),
+        Principal::Name(name) => Ok(nix::unistd::Group::from_name(name)?
+            .ok_or_else(|| {
+                Fatal(format!(
+                    "{}: ipc_socket_group: no group `{name}`",
+                    config.file
+                ))
+            })?
+            .gid
+            .as_raw()),
     }
 }
 

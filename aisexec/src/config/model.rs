@@ -119,6 +119,14 @@ pub struct SystemSection {
     /// write is then refused on every node (`SA_AIS_ERR_NO_MEMORY`). Read
     /// at start only.
     pub ckpt_memory_limit_bytes: Option<u64>,
+    /// `ipc_socket_mode` (ours): the IPC socket's permission bits, in
+    /// octal (default 0770, or 0777 when `uidgid` admits users or several
+    /// groups: SO_PEERCRED decides then).
+    pub ipc_socket_mode: Option<u32>,
+    /// `ipc_socket_group` (ours): the IPC socket's group, a name or gid
+    /// (default: the first `uidgid` group, else `ais` if it exists); its
+    /// members are admitted.
+    pub ipc_socket_group: Option<Principal>,
 }
 
 /// A user or group as written: a number, or a name the daemon looks up.
@@ -610,6 +618,8 @@ const SYSTEM_KEYS: &[&str] = &[
     "mlockall",
     "disable",
     "ckpt_memory_limit",
+    "ipc_socket_mode",
+    "ipc_socket_group",
 ];
 
 /// `system` keys of corosync that this implementation ignores.
@@ -1148,6 +1158,8 @@ impl Reader<'_> {
                     sys.ckpt_memory_limit_bytes =
                         Some(this.number(p, 1, u64::MAX, "a number of bytes")?);
                 }
+                "ipc_socket_mode" => sys.ipc_socket_mode = Some(this.octal_mode(p)?),
+                "ipc_socket_group" => sys.ipc_socket_group = Some(principal(&this.text(p)?)),
                 key if SYSTEM_UNUSED_KEYS.contains(&key) => this.unused_key("system", p),
                 _ => this.unknown_key("system", p, &[SYSTEM_KEYS, SYSTEM_UNUSED_KEYS].concat()),
             }
@@ -1449,6 +1461,22 @@ impl Reader<'_> {
     }
 
     /// A non-empty value.
+    /// Permission bits in octal: `0770`, `770` or `0o770`, at most 0777.
+    fn octal_mode(&self, p: &Pair) -> Result<u32, ParseError> {
+        let digits = p.value.strip_prefix("0o").unwrap_or(&p.value);
+        match u32::from_str_radix(digits, 8) {
+            Ok(mode) if mode <= 0o777 && !digits.is_empty() && !digits.starts_with('+') => Ok(mode),
+            _ => Err(self.error(
+                p.line,
+                format!(
+                    "permission bits in octal (0000 to 0777) for `{}`, found `{}`",
+                    p.key,
+                    excerpt(&p.value)
+                ),
+            )),
+        }
+    }
+
     fn text(&self, p: &Pair) -> Result<String, ParseError> {
         if p.value.is_empty() {
             return Err(self.error(p.line, format!("a value for `{}`", p.key)));
@@ -1722,6 +1750,19 @@ quorum {
         );
         let e = refused("system {\n sched_rr: maybe\n}\n");
         assert_eq!(e.line, 2);
+        let (c, _) = parse("system {\n ipc_socket_mode: 0750\n ipc_socket_group: 42\n}\n");
+        assert_eq!(c.system.ipc_socket_mode, Some(0o750));
+        assert_eq!(c.system.ipc_socket_group, Some(Principal::Id(42)));
+        let (c, _) = parse("system {\n ipc_socket_mode: 0o777\n ipc_socket_group: ais\n}\n");
+        assert_eq!(c.system.ipc_socket_mode, Some(0o777));
+        assert_eq!(
+            c.system.ipc_socket_group,
+            Some(Principal::Name("ais".into()))
+        );
+        for bad in ["0778", "1777", "rw", "", "+7"] {
+            let e = refused(&format!("system {{\n ipc_socket_mode: {bad}\n}}\n"));
+            assert_eq!(e.line, 2, "{bad}");
+        }
         let (_, warnings) = parse("uidgid {\n uiid: 5\n}\n");
         assert!(
             warnings[0].message.contains("did you mean `uid`"),

@@ -142,14 +142,16 @@ pub fn ring_security(config: &ClusterConfig) -> Result<RingSecurity, SecurityCon
                 format!("`crypto_hash: none`: {off_hint}"),
             ))
         }
-        Some(h @ (CryptoHash::Md5 | CryptoHash::Sha1)) => return Err(error(
-            "crypto_hash",
-            format!(
+        Some(h @ (CryptoHash::Md5 | CryptoHash::Sha1)) => {
+            return Err(error(
+                "crypto_hash",
+                format!(
                 "`crypto_hash: {}` is too weak to derive the ring key: use sha256 (the default), \
                      sha384 or sha512 (every packet is authenticated by the cipher's AEAD tag)",
                 hash_name(h)
             ),
-        )),
+            ))
+        }
     };
     Ok(RingSecurity::On(SecureRing {
         cipher,
