@@ -5,7 +5,7 @@ SEEDS ?= 300
 SOAK_SEEDS ?= 20000
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: help build release run test test-unit test-sim soak fmt lint clean install bench bench-corosync
+.PHONY: help build release run test test-unit test-sim soak fmt lint clean install bench bench-corosync bench-secauth
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -19,6 +19,7 @@ help:
 	@echo "make install   daemon, tools, libais.so, headers, libais.pc under DESTDIR/PREFIX"
 	@echo "make bench     ais-bench on a local 3-node cluster: one table (about 4 min; REPS, SECS, ...)"
 	@echo "make bench-corosync  the same, and a real corosync cluster measured in the same run (root)"
+	@echo "make bench-secauth   throughput with secauth on and off in one run (REPS, SECS, SIZES, CIPHER)"
 
 build:
 	$(CARGO) build --workspace
@@ -96,6 +97,12 @@ COROSYNC_TRANSPORTS ?= udpu knet
 bench-corosync:
 	$(CARGO) build --release -p aisexec -p tools --bins
 	@COROSYNC_TRANSPORTS="$(COROSYNC_TRANSPORTS)" ./scripts/bench.sh
+
+# What sealing the ring costs: throughput with secauth on and off, fresh
+# clusters per mode, medians and the ratio (scripts/bench-secauth.sh).
+bench-secauth:
+	$(CARGO) build --release -p aisexec -p tools --bins
+	@./scripts/bench-secauth.sh
 
 clean:
 	$(CARGO) clean
