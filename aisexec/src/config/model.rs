@@ -262,7 +262,7 @@ pub enum IpVersion {
 pub enum CryptoCipher {
     /// `none`.
     None,
-    /// `chacha20poly1305` (ours): XChaCha20-Poly1305, the default.
+    /// `chacha20poly1305` (ours): XChaCha20-Poly1305.
     ChaCha20Poly1305,
     /// `aes128`.
     Aes128,
@@ -2084,15 +2084,15 @@ quorum {
         assert_eq!(t.merge_timeout, Duration::from_millis(200));
         assert_eq!(t.token_hold, Duration::from_millis(180));
         // netmtu 1500 on the wire; secauth (on by default) seals each
-        // datagram with XChaCha20-Poly1305's 48 bytes.
+        // datagram with AES-256-GCM's 36 bytes.
         assert_eq!(
             (t.window_size, t.max_messages, t.netmtu_bytes),
-            (50, 17, 1500 - 48)
+            (50, 17, 1500 - 36)
         );
         assert_eq!(t.token_retransmits_before_loss, 4);
         assert_eq!(t.seqno_unchanged_const, 30);
         let mut plain = TotemConfig::new(n(1));
-        plain.netmtu_bytes -= 48;
+        plain.netmtu_bytes -= 36;
         assert_eq!(v, plain.validate().expect("valid"));
         let (off, _) = parse("totem {\n secauth: off\n}\n");
         assert_eq!(
@@ -2128,7 +2128,7 @@ quorum {
         assert_eq!(t.token_hold, Duration::from_millis(50));
         assert_eq!(
             (t.window_size, t.max_messages, t.netmtu_bytes),
-            (80, 20, 9000 - 48)
+            (80, 20, 9000 - 36)
         );
     }
 

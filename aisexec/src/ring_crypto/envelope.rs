@@ -52,11 +52,11 @@ const MAX_NONCE_BYTES: usize = 24;
 /// The AEADs offered (`totem { crypto_cipher }`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Cipher {
-    /// XChaCha20-Poly1305, 192-bit nonces (`chacha20poly1305`, the default):
-    /// fast without AES instructions, and its long nonce makes a repeat
+    /// XChaCha20-Poly1305, 192-bit nonces (`chacha20poly1305`): constant
+    /// time without AES instructions, and its long nonce puts a repeat
     /// across restarts out of reach.
     XChaCha20Poly1305,
-    /// AES-256-GCM (`aes256`), 96-bit nonces.
+    /// AES-256-GCM (`aes256`, the default), 96-bit nonces.
     Aes256Gcm,
     /// AES-128-GCM (`aes128`), 96-bit nonces.
     Aes128Gcm,
