@@ -418,3 +418,57 @@ fn unauthorised_uid_is_refused_with_access() {
         println!("setpriv not installed: supplementary groups checked by the unit tests only");
     }
 }
+
+#[test]
+fn without_a_key_aisexec_refuses_unless_secauth_is_off() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let aisexec = bin_dir().join("aisexec");
+    let mut spec = ClusterSpec::new(1, test_port(24), TOKEN_MS);
+    let run = |spec: &ClusterSpec, name: &str, test_only: bool| {
+        let path = dir.path().join(name);
+        fs::write(&path, spec.config(1, dir.path())).expect("config");
+        Command::new(&aisexec)
+            .arg(if test_only { "-t" } else { "-f" })
+            .arg("-c")
+            .arg(&path)
+            .env_remove("NOTIFY_SOCKET")
+            .output()
+            .expect("aisexec runs")
+    };
+    // secauth is on by default; the config names a key that is not there.
+    let out = run(&spec, "nokey.conf", false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let key = dir.path().join(testsuite::procs::KEY_FILE);
+    assert!(
+        stderr.contains(&format!("no ring key at {}", key.display()))
+            && stderr.contains("ais-keygen"),
+        "{stderr}"
+    );
+    // A key others may read is refused too.
+    write_key(&key, &random_key());
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = run(&spec, "exposed.conf", true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("chmod 0400"), "{stderr}");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o400)).expect("chmod");
+    let out = run(&spec, "key.conf", true);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("AES-256-GCM"), "{stdout}");
+    // secauth: off, said plainly: it starts, with a warning.
+    spec.secauth = false;
+    let out = run(&spec, "off.conf", true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("secauth: off: ring packets are neither encrypted nor authenticated"),
+        "{stderr}"
+    );
+    println!("no key: {}", stderr.lines().next().unwrap_or(""));
+}
