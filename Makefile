@@ -5,7 +5,7 @@ SEEDS ?= 300
 SOAK_SEEDS ?= 20000
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: help build release run test test-unit test-sim soak soak-cluster fmt lint clean install bench bench-corosync fuzz
+.PHONY: help build release run test test-unit test-sim soak soak-cluster fmt lint clean install bench bench-corosync bench-secauth fuzz
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -21,6 +21,7 @@ help:
 	@echo "make install   daemon, tools, libais.so, headers, libais.pc under DESTDIR/PREFIX"
 	@echo "make bench     ais-bench on a local 3-node cluster: one table (about 4 min; REPS, SECS, ...)"
 	@echo "make bench-corosync  the same, and a real corosync cluster measured in the same run (root)"
+	@echo "make bench-secauth   throughput with secauth on and off in one run (REPS, SECS, SIZES, CIPHER)"
 
 build:
 	$(CARGO) build --workspace
@@ -94,6 +95,7 @@ install: release
 	install -m 0755 target/release/aisexec $(DESTDIR)$(PREFIX)/sbin/aisexec
 	install -m 0755 target/release/ais-ring-status $(DESTDIR)$(PREFIX)/bin/ais-ring-status
 	install -m 0755 target/release/ais-ckpt $(DESTDIR)$(PREFIX)/bin/ais-ckpt
+	install -m 0755 target/release/ais-keygen $(DESTDIR)$(PREFIX)/sbin/ais-keygen
 	install -m 0755 target/release/libais.so $(DESTDIR)$(PREFIX)/lib/libais.so.1
 	ln -sf libais.so.1 $(DESTDIR)$(PREFIX)/lib/libais.so
 	install -m 0644 libais/include/*.h $(DESTDIR)$(PREFIX)/include/
@@ -114,6 +116,12 @@ COROSYNC_TRANSPORTS ?= udpu knet
 bench-corosync:
 	$(CARGO) build --release -p aisexec -p tools --bins
 	@COROSYNC_TRANSPORTS="$(COROSYNC_TRANSPORTS)" ./scripts/bench.sh
+
+# What sealing the ring costs: throughput with secauth on and off, fresh
+# clusters per mode, medians and the ratio (scripts/bench-secauth.sh).
+bench-secauth:
+	$(CARGO) build --release -p aisexec -p tools --bins
+	@./scripts/bench-secauth.sh
 
 clean:
 	$(CARGO) clean

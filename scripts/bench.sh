@@ -31,6 +31,8 @@
 # Environment (defaults):
 #   REPS=3 SECS=5 SIZES="64 1024 8192 65000" LAT_COUNT=2000 LAT_SIZES="64 1024"
 #   FO_REPS=3 FO_TERM_REPS=3 UDP_SECS=1 TOKEN_MS=1000 SCHED_RR=no
+#   SECAUTH=on (the ring sealed with a fresh key made by ais-keygen; "off"
+#   measures the unencrypted ring)
 #   CKPT_MODES="all active" ("" skips CKPT) CKPT_SECS=$SECS CKPT_SIZE=1024
 #   CKPT_SECTIONS=16
 #   BENCH_PORT (default: 40000 + pid % 1000)  BENCH_DIR (default: a new
@@ -57,6 +59,7 @@ CKPT_SECS=${CKPT_SECS:-$SECS}
 CKPT_SIZE=${CKPT_SIZE:-1024}
 CKPT_SECTIONS=${CKPT_SECTIONS:-16}
 SCHED_RR=${SCHED_RR:-no}
+SECAUTH=${SECAUTH:-on}
 port=${BENCH_PORT:-$((40000 + $$ % 1000))}
 COROSYNC_TRANSPORTS=${COROSYNC_TRANSPORTS:-}
 harness=${COROSYNC_HARNESS:-$root_dir/../shared/bench/corosync}
@@ -66,7 +69,8 @@ aisexec=$bin_dir/aisexec
 ring_status=$bin_dir/ais-ring-status
 bench=$bin_dir/ais-bench
 ckpt_tool=$bin_dir/ais-ckpt
-for b in "$aisexec" "$ring_status" "$bench" ${CKPT_MODES:+"$ckpt_tool"}; do
+keygen=$bin_dir/ais-keygen
+for b in "$aisexec" "$ring_status" "$bench" "$keygen" ${CKPT_MODES:+"$ckpt_tool"}; do
     if [ ! -x "$b" ]; then
         echo "bench: $b is missing; build first (make release)" >&2
         exit 1
@@ -95,6 +99,9 @@ mkdir -p "$work"
 work=$(cd "$work" && pwd)
 raw=$work/raw.txt
 : > "$raw"
+if [ "$SECAUTH" != off ]; then
+    "$keygen" --force -o "$work/authkey" > /dev/null || exit 1
+fi
 ckpt_raw=$work/ckpt.txt
 : > "$ckpt_raw"
 sockets=()
@@ -118,6 +125,11 @@ write_config() {
         echo "    nodeid: $i"
         echo "    port: $port"
         echo "    token: $TOKEN_MS"
+        if [ "$SECAUTH" = off ]; then
+            echo "    secauth: off"
+        else
+            echo "    keyfile: $work/authkey"
+        fi
         echo "}"
         echo "nodelist {"
         for j in $(seq 1 $nodes); do
@@ -235,7 +247,7 @@ run() {
 
 t_start=$(date +%s)
 echo "bench: results in $work (port $port, token $TOKEN_MS ms, sched_rr $SCHED_RR)" >&2
-echo "rep=0 impl=ais mode=env token_ms=$TOKEN_MS sched_rr=$SCHED_RR reps=$REPS secs=$SECS" \
+echo "rep=0 impl=ais mode=env token_ms=$TOKEN_MS sched_rr=$SCHED_RR secauth=$SECAUTH reps=$REPS secs=$SECS" \
     "lat_count=$LAT_COUNT kernel=$(uname -r) cpus=$(nproc) date=$(date -Is)" >> "$raw"
 for i in $(seq 1 $nodes); do
     write_config "$i"

@@ -8,6 +8,10 @@
 # and how to point a client at it, then streams the logs. Ctrl-C (or
 # SIGTERM) stops the daemons this script started, by pid, and only those.
 #
+# The ring is sealed (secauth, the default): the first run makes a key
+# with ais-keygen at ./run/authkey (mode 0400) and every node's config
+# names it; later runs reuse it.
+#
 # No root needed. Environment:
 #   AIS_RUN_PORT  the UDP port (default 15405)
 #   AIS_BIN_DIR   where aisexec and ais-ring-status are (default target/release)
@@ -25,7 +29,8 @@ wait_secs=20
 
 aisexec=$bin_dir/aisexec
 ring_status=$bin_dir/ais-ring-status
-for b in "$aisexec" "$ring_status"; do
+keygen=$bin_dir/ais-keygen
+for b in "$aisexec" "$ring_status" "$keygen"; do
     if [ ! -x "$b" ]; then
         echo "run-cluster: $b is missing; build first (make release)" >&2
         exit 1
@@ -52,6 +57,11 @@ done
 
 # ----- configs ----------------------------------------------------------------
 
+keyfile=$run_root/authkey
+if [ ! -f "$keyfile" ]; then
+    "$keygen" -o "$keyfile" || exit 1
+fi
+
 nodelist() {
     echo "nodelist {"
     for j in $(seq 1 "$nodes"); do
@@ -76,6 +86,8 @@ totem {
     nodeid: $i
     port: $port
     token: 1000
+    secauth: on
+    keyfile: $keyfile
 }
 
 $(nodelist)

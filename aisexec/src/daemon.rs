@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use aisexec::config::{self, ClusterConfig};
 use aisexec::ipc::{self, IpcEvent, IpcServer, SendError};
+use aisexec::ring_crypto::{self, RingSecurity};
 use bytes::Bytes;
 use mio::{Events, Interest, Poll, Token};
 use node::{ConnId, Node, NodeEvent};
@@ -658,6 +659,7 @@ impl Daemon {
                 }
             }
         }
+        self.reload_keys(&new, &mut applied, &mut restart);
         if new.system != self.config.system {
             restart.push("system section".to_owned());
         }
@@ -672,6 +674,53 @@ impl Daemon {
             restart.join(", ")
         );
         self.notify("READY=1");
+    }
+
+    /// SIGHUP, ring security: the key files are re-read (a rekey, see
+    /// `aisexec::ring_crypto`); turning secauth on or off or another
+    /// cipher or hash needs a restart. A key file that cannot be read
+    /// changes nothing.
+    fn reload_keys(
+        &mut self,
+        new: &ClusterConfig,
+        applied: &mut Vec<String>,
+        restart: &mut Vec<String>,
+    ) {
+        let wanted = match ring_crypto::ring_security(new) {
+            Ok(s) => s,
+            Err(e) => {
+                restart.push(format!("ring security settings not valid: {e}"));
+                return;
+            }
+        };
+        match (wanted, self.transport.crypto_mut()) {
+            (RingSecurity::Off, None) => {}
+            (RingSecurity::On(settings), Some(crypto))
+                if settings.cipher == crypto.settings().cipher
+                    && settings.hash == crypto.settings().hash =>
+            {
+                match crypto.reload(settings) {
+                    Ok(changes) => {
+                        for change in &changes {
+                            log::info!(target: "CRYPTO", "{change}");
+                        }
+                        if !changes.is_empty() {
+                            applied.push(format!("ring keys ({})", crypto.describe()));
+                        }
+                    }
+                    Err(e) => log::error!(
+                        target: "CRYPTO",
+                        "ring keys not reloaded, the running keys stay: {e}"
+                    ),
+                }
+            }
+            (RingSecurity::Off, Some(_)) | (RingSecurity::On(_), None) => {
+                restart.push("secauth on/off".to_owned());
+            }
+            (RingSecurity::On(_), Some(_)) => {
+                restart.push("crypto_cipher / crypto_hash".to_owned())
+            }
+        }
     }
 
     /// SIGUSR2: the node's state in the log.
@@ -708,7 +757,7 @@ impl Daemon {
     fn own_counters(&self) -> Vec<(&'static str, u64)> {
         let t = self.transport.stats();
         let d = &self.stats;
-        vec![
+        let mut counters = vec![
             ("udp_sent", t.datagrams_sent),
             ("udp_received", t.datagrams_received),
             ("udp_dropped_unknown_source", t.dropped_unknown_source),
@@ -722,7 +771,22 @@ impl Daemon {
             ("ipc_bad_frames", d.ipc_bad_frames),
             ("pauses", d.pauses),
             ("ring_seq_write_errors", d.ring_seq_write_errors),
-        ]
+        ];
+        let c = self
+            .transport
+            .crypto()
+            .map(|c| c.stats().clone())
+            .unwrap_or_default();
+        counters.extend([
+            ("crypto_sealed", c.sealed),
+            ("crypto_opened", c.opened),
+            ("crypto_opened_other_key", c.opened_other_key),
+            ("crypto_auth_failures", c.auth_failures),
+            ("crypto_bad_envelope", c.bad_envelope),
+            ("crypto_sender_mismatch", c.sender_mismatch),
+            ("crypto_rekeys", c.rekeys),
+        ]);
+        counters
     }
 
     /// Logs the repeated events of the last interval as one line.
@@ -749,11 +813,12 @@ impl Daemon {
             ("clients_violations", n.clients_violations),
             ("frames_too_big", n.frames_too_big),
         ];
-        current.extend(
-            self.own_counters()
-                .into_iter()
-                .filter(|(name, _)| !matches!(*name, "udp_sent" | "udp_received")),
-        );
+        current.extend(self.own_counters().into_iter().filter(|(name, _)| {
+            !matches!(
+                *name,
+                "udp_sent" | "udp_received" | "crypto_sealed" | "crypto_opened"
+            )
+        }));
         if let Some(line) = self.report.sample(now, &current) {
             log::info!(
                 "in the last {} s: {line}",

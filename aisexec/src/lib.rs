@@ -2,3 +2,4 @@
 
 pub mod config;
 pub mod ipc;
+pub mod ring_crypto;

@@ -50,6 +50,7 @@ use std::process::ExitCode;
 
 use aisexec::config::{self, ClusterConfig, NodeEntry, Principal, SystemSection};
 use aisexec::ipc::{AllowList, IpcConfig, IpcServer};
+use aisexec::ring_crypto::{self, RingCrypto, RingSecurity};
 use clap::Parser;
 use node::{Node, NodeConfig, NodeInfo};
 use proto::clm::AddressFamily;
@@ -184,12 +185,16 @@ fn start(cli: &Cli, logging: &Logging) -> Result<Option<(Daemon, PidFile)>, Fata
     let allow = allow_list(&config)?;
     // Validate the totem settings before touching the system.
     config.totem_config(node_id)?;
+    let crypto = ring_crypto(&config, node_id)?;
     if cli.test_config {
         println!(
-            "{}: configuration valid; node {node_id} at {local_addr}, run directory {}, socket {}",
+            "{}: configuration valid; node {node_id} at {local_addr}, run directory {}, socket {}; ring {}",
             config.file,
             run_dir.display(),
-            socket.display()
+            socket.display(),
+            crypto
+                .as_ref()
+                .map_or_else(|| "not encrypted (secauth: off)".to_owned(), RingCrypto::describe)
         );
         return Ok(None);
     }
@@ -215,22 +220,32 @@ fn start(cli: &Cli, logging: &Logging) -> Result<Option<(Daemon, PidFile)>, Fata
     }
 
     let poll = mio::Poll::new()?;
-    let transport =
+    let mut transport =
         Transport::bind(node_id, local_addr, daemon::node_addrs(&config)).map_err(|e| {
             Fatal(format!(
                 "cannot bind UDP {local_addr} (node {node_id}): {e}"
             ))
         })?;
+    transport.set_crypto(crypto);
     let mut ipc_config = IpcConfig::new(&socket, IPC_TOKEN_BASE);
-    ipc_config.group = allow.gids.first().copied();
-    if !allow.uids.is_empty() {
-        // Other users must be able to connect; SO_PEERCRED decides.
-        ipc_config.mode = 0o777;
-    }
+    let (mode, group) = socket_access(&config, &allow)?;
+    ipc_config.mode = mode;
+    ipc_config.group = group;
     ipc_config.allow = AllowList {
         uids: allow.uids.iter().copied().collect(),
-        gids: allow.gids.iter().copied().collect(),
+        // Members of the socket's group are admitted (openais's
+        // `aisexec { group }`).
+        gids: allow.gids.iter().copied().chain(group).collect(),
     };
+    log::info!(
+        target: "IPC",
+        "socket {} mode {mode:04o}{}; admitted: root, uid {}{}{}",
+        socket.display(),
+        group.map_or_else(String::new, |g| format!(" group {g}")),
+        nix::unistd::geteuid(),
+        if ipc_config.allow.uids.is_empty() { String::new() } else { format!(", uids {:?}", ipc_config.allow.uids) },
+        if ipc_config.allow.gids.is_empty() { String::new() } else { format!(", gids {:?}", ipc_config.allow.gids) },
+    );
     let queue_limits = (ipc_config.max_queue_bytes, ipc_config.max_queue_frames);
     let max_clients = ipc_config.max_connections;
     let ipc = IpcServer::bind(poll.registry(), ipc_config)?;
@@ -346,6 +361,98 @@ fn run_dir(cli: &Cli, config: &ClusterConfig) -> Result<PathBuf, Fatal> {
         .or_else(|| config.system.run_dir.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_RUN_DIR));
     Ok(std::path::absolute(dir)?)
+}
+
+/// The seal layer the config asks for, its keys loaded; `None` (with a
+/// warning) for `secauth: off`.
+fn ring_crypto(config: &ClusterConfig, node_id: NodeId) -> Result<Option<RingCrypto>, Fatal> {
+    match ring_crypto::ring_security(config)? {
+        RingSecurity::Off => {
+            log::warn!(
+                target: "CRYPTO",
+                "{}: secauth: off: ring packets are neither encrypted nor authenticated; \
+                 anyone who can send UDP to port {} can disturb the ring (make a key with ais-keygen)",
+                config.file,
+                config.totem.port
+            );
+            Ok(None)
+        }
+        RingSecurity::On(settings) => {
+            let crypto = RingCrypto::load(node_id.get(), settings)
+                .map_err(|e| Fatal(format!("ring security (secauth is on): {e}")))?;
+            log::info!(target: "CRYPTO", "ring packets sealed with {}", crypto.describe());
+            Ok(Some(crypto))
+        }
+    }
+}
+
+/// The group the IPC socket gets when the config names none.
+const DEFAULT_SOCKET_GROUP: &str = "ais";
+
+/// The IPC socket's mode and group. Mode: `system { ipc_socket_mode }`,
+/// else 0770, or 0777 when `uidgid` admits users or several groups (they
+/// need not be in the socket's group; SO_PEERCRED decides). Group:
+/// `system { ipc_socket_group }` (an error if it does not exist), else the
+/// first `uidgid` group, else `ais` if it exists and this process may give
+/// the socket to it, else none (a warning: the socket keeps the daemon's
+/// group).
+fn socket_access(config: &ClusterConfig, allow: &Allowed) -> Result<(u32, Option<u32>), Fatal> {
+    let mode = config.system.ipc_socket_mode.unwrap_or(
+        if !allow.uids.is_empty() || allow.gids.len() > 1 {
+            0o777
+        } else {
+            0o770
+        },
+    );
+    let group = match &config.system.ipc_socket_group {
+        Some(p) => Some(group_id(config, p)?),
+        None => match allow.gids.first() {
+            Some(&gid) => Some(gid),
+            None => default_socket_group(),
+        },
+    };
+    Ok((mode, group))
+}
+
+/// `ais` when it exists and the socket may be given to it.
+fn default_socket_group() -> Option<u32> {
+    let Ok(Some(group)) = nix::unistd::Group::from_name(DEFAULT_SOCKET_GROUP) else {
+        log::warn!(
+            target: "IPC",
+            "group `{DEFAULT_SOCKET_GROUP}` does not exist: the IPC socket keeps aisexec's own group \
+             (create the group, or set system {{ ipc_socket_group }})"
+        );
+        return None;
+    };
+    let gid = group.gid;
+    let ours = nix::unistd::geteuid().is_root()
+        || nix::unistd::getegid() == gid
+        || nix::unistd::getgroups().is_ok_and(|groups| groups.contains(&gid));
+    if !ours {
+        log::warn!(
+            target: "IPC",
+            "aisexec (uid {}) is not in group `{DEFAULT_SOCKET_GROUP}` and cannot give it the IPC socket; \
+             the socket keeps aisexec's own group",
+            nix::unistd::geteuid()
+        );
+        return None;
+    }
+    Some(gid.as_raw())
+}
+
+fn group_id(config: &ClusterConfig, p: &Principal) -> Result<u32, Fatal> {
+    match p {
+        Principal::Id(id) => Ok(*id),
+        Principal::Name(name) => Ok(nix::unistd::Group::from_name(name)?
+            .ok_or_else(|| {
+                Fatal(format!(
+                    "{}: ipc_socket_group: no group `{name}`",
+                    config.file
+                ))
+            })?
+            .gid
+            .as_raw()),
+    }
 }
 
 /// The uids and gids of the config's `uidgid`/`aisexec` sections.

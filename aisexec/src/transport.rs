@@ -9,6 +9,11 @@
 //! is non-blocking: a send the kernel cannot take now (its buffer is full)
 //! is dropped and counted, as a lost datagram that Totem retransmits.
 //!
+//! With secauth the datagrams are sealed ([`RingCrypto`]): each transmit
+//! is sealed once before it is sent, each datagram from a configured node
+//! opened right after it is read; one that does not open is dropped and
+//! counted there, never handed to Totem.
+//!
 //! Everything here is counted in [`TransportStats`]; nothing is logged per
 //! datagram.
 
@@ -16,6 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::SocketAddr;
 
+use aisexec::ring_crypto::RingCrypto;
 use bytes::Bytes;
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
@@ -77,6 +83,8 @@ pub struct Transport {
     /// TEST-ONLY drop/delay of received datagrams; inert unless
     /// `AISEXEC_TEST_FAULTS` is set (see `fault_hook`).
     faults: FaultHook,
+    /// Seals and opens every datagram when secauth is on.
+    crypto: Option<RingCrypto>,
 }
 
 impl Transport {
@@ -112,6 +120,7 @@ impl Transport {
             buf: vec![0; RECV_BUFFER_BYTES],
             stats: TransportStats::default(),
             faults: FaultHook::from_env(),
+            crypto: None,
         };
         transport.set_nodes(nodes);
         Ok(transport)
@@ -143,18 +152,38 @@ impl Transport {
         registry.register(&mut self.socket, token, Interest::READABLE)
     }
 
+    /// Seals every datagram from now on (`None`: plain Totem packets).
+    pub fn set_crypto(&mut self, crypto: Option<RingCrypto>) {
+        self.crypto = crypto;
+    }
+
+    /// The seal layer, when secauth is on.
+    pub fn crypto(&self) -> Option<&RingCrypto> {
+        self.crypto.as_ref()
+    }
+
+    /// The seal layer, when secauth is on (SIGHUP rekeys it).
+    pub fn crypto_mut(&mut self) -> Option<&mut RingCrypto> {
+        self.crypto.as_mut()
+    }
+
     /// Sends one transmit (to several nodes for [`Destination::All`]).
     pub fn send(&mut self, transmit: &Transmit) {
+        // Sealed once, the same datagram to every destination.
+        let payload: &[u8] = match &mut self.crypto {
+            Some(crypto) => crypto.seal(&transmit.payload),
+            None => &transmit.payload,
+        };
         match transmit.dest {
             Destination::All => {
                 for (&id, &addr) in &self.peers {
                     if id != self.me {
-                        send_one(&self.socket, &mut self.stats, addr, &transmit.payload);
+                        send_one(&self.socket, &mut self.stats, addr, payload);
                     }
                 }
             }
             Destination::Node(id) => match self.peers.get(&id) {
-                Some(&addr) => send_one(&self.socket, &mut self.stats, addr, &transmit.payload),
+                Some(&addr) => send_one(&self.socket, &mut self.stats, addr, payload),
                 None => self.stats.send_unknown_node += 1,
             },
         }
@@ -170,15 +199,19 @@ impl Transport {
         loop {
             match self.socket.recv_from(&mut self.buf) {
                 Ok((len, from)) => {
-                    if !self.known.contains_key(&from) {
+                    let Some(&source) = self.known.get(&from) else {
                         self.stats.dropped_unknown_source += 1;
                         return Recv::Skipped;
-                    }
+                    };
                     self.stats.datagrams_received += 1;
-                    let datagram = Bytes::copy_from_slice(&self.buf[..len]);
-                    return self
-                        .faults
-                        .on_receive(datagram)
+                    let datagram = &self.buf[..len];
+                    let opened = match &mut self.crypto {
+                        // Dropped and counted by the seal layer.
+                        Some(crypto) => crypto.open(source.get(), datagram),
+                        None => Some(Bytes::copy_from_slice(datagram)),
+                    };
+                    return opened
+                        .and_then(|d| self.faults.on_receive(d))
                         .map_or(Recv::Skipped, Recv::Datagram);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Recv::Empty,

@@ -7,6 +7,11 @@
 //! Every process it starts it stops itself, by pid; whatever still runs
 //! when the cluster is dropped (a failed assertion) is killed with SIGKILL.
 //!
+//! The ring is sealed as in production (secauth is on by default): each
+//! cluster gets a random key of its own, written to every node's run
+//! directory as `authkey` (mode 0400) and named by `keyfile`. A spec with
+//! `secauth: false` writes `secauth: off` instead.
+//!
 //! The binaries are taken from `$AIS_BIN_DIR`, else `target/release`, else
 //! `target/debug` of this workspace; `make test` builds the release ones
 //! first.
@@ -68,6 +73,13 @@ pub struct ClusterSpec {
     pub token_ms: u64,
     /// Extra lines for the totem section.
     pub totem_extra: String,
+    /// Seal the ring with the cluster's key (default); `false` writes
+    /// `secauth: off`.
+    pub secauth: bool,
+    /// Extra lines for the system section.
+    pub system_extra: String,
+    /// Extra top-level sections (`uidgid { .. }`).
+    pub sections_extra: String,
 }
 
 impl ClusterSpec {
@@ -78,6 +90,9 @@ impl ClusterSpec {
             port,
             token_ms,
             totem_extra: String::new(),
+            secauth: true,
+            system_extra: String::new(),
+            sections_extra: String::new(),
         }
     }
 
@@ -100,17 +115,46 @@ impl ClusterSpec {
                 "    node {{\n        ring0_addr: 127.0.0.{j}\n        nodeid: {j}\n        name: node{j}\n    }}\n"
             ));
         }
+        let security = if self.secauth {
+            format!("    keyfile: {}\n", run_dir.join(KEY_FILE).display())
+        } else {
+            "    secauth: off\n".to_owned()
+        };
         format!(
-            "totem {{\n    version: 2\n    nodeid: {id}\n    port: {port}\n    token: {token}\n{extra}}}\n\
+            "totem {{\n    version: 2\n    nodeid: {id}\n    port: {port}\n    token: {token}\n{security}{extra}}}\n\
              nodelist {{\n{nodelist}}}\n\
-             system {{\n    run_dir: {run}\n}}\n\
+             system {{\n    run_dir: {run}\n{system_extra}}}\n{sections_extra}\
              logging {{\n    to_stderr: yes\n    to_syslog: no\n    timestamp: on\n}}\n",
             port = self.port,
             token = self.token_ms,
             extra = self.totem_extra,
+            system_extra = self.system_extra,
+            sections_extra = self.sections_extra,
             run = run_dir.display(),
         )
     }
+}
+
+/// The key file's name in a node's run directory.
+pub const KEY_FILE: &str = "authkey";
+
+/// A random ring key (64 bytes), as `ais-keygen` would make.
+pub fn random_key() -> Vec<u8> {
+    use rand::RngCore;
+    let mut key = vec![0; 64];
+    rand::rng().fill_bytes(&mut key);
+    key
+}
+
+/// Writes `key` to `path` with mode 0400, replacing what was there.
+///
+/// # Panics
+/// If the file cannot be written.
+pub fn write_key(path: &Path, key: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = fs::remove_file(path);
+    fs::write(path, key).expect("key written");
+    fs::set_permissions(path, fs::Permissions::from_mode(0o400)).expect("key chmod");
 }
 
 /// One node's files and, while it runs, its process.
@@ -147,6 +191,7 @@ pub struct LocalCluster {
     dir: tempfile::TempDir,
     bin: PathBuf,
     nodes: Vec<NodeProc>,
+    key: Vec<u8>,
 }
 
 impl LocalCluster {
@@ -160,11 +205,15 @@ impl LocalCluster {
             .tempdir()
             .expect("temporary directory");
         let mut nodes = Vec::new();
+        let key = random_key();
         for id in 1..=spec.nodes {
             let run_dir = dir.path().join(format!("node{id}"));
             fs::create_dir_all(&run_dir).expect("run directory");
             let config = run_dir.join("aisexec.conf");
             fs::write(&config, spec.config(id, &run_dir)).expect("config written");
+            if spec.secauth {
+                write_key(&run_dir.join(KEY_FILE), &key);
+            }
             nodes.push(NodeProc {
                 id,
                 config,
@@ -178,7 +227,19 @@ impl LocalCluster {
             dir,
             bin: bin_dir(),
             nodes,
+            key,
         }
+    }
+
+    /// The cluster's ring key.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// Node `id`'s key file (`next`: the `.next` key of a rekey).
+    pub fn key_path(&self, id: u8, next: bool) -> PathBuf {
+        let name = if next { "authkey.next" } else { KEY_FILE };
+        self.node(id).run_dir.join(name)
     }
 
     /// The temporary directory.

@@ -259,6 +259,10 @@ fn config_typos_stop_aisexec_with_file_and_line() {
     let dir = tempfile::tempdir().expect("temp dir");
     let aisexec = bin_dir().join("aisexec");
     let good = ClusterSpec::new(1, test_port(6), TOKEN_MS).config(1, dir.path());
+    testsuite::procs::write_key(
+        &dir.path().join(testsuite::procs::KEY_FILE),
+        &testsuite::procs::random_key(),
+    );
     let cases = [
         // A value typo: a letter in a number.
         ("value", good.replace("token: 400", "token: 4O0"), 5),

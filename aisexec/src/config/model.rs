@@ -119,6 +119,14 @@ pub struct SystemSection {
     /// write is then refused on every node (`SA_AIS_ERR_NO_MEMORY`). Read
     /// at start only.
     pub ckpt_memory_limit_bytes: Option<u64>,
+    /// `ipc_socket_mode` (ours): the IPC socket's permission bits, in
+    /// octal (default 0770, or 0777 when `uidgid` admits users or several
+    /// groups: SO_PEERCRED decides then).
+    pub ipc_socket_mode: Option<u32>,
+    /// `ipc_socket_group` (ours): the IPC socket's group, a name or gid
+    /// (default: the first `uidgid` group, else `ais` if it exists); its
+    /// members are admitted.
+    pub ipc_socket_group: Option<Principal>,
 }
 
 /// A user or group as written: a number, or a name the daemon looks up.
@@ -248,11 +256,14 @@ pub enum IpVersion {
     Ipv6Then4,
 }
 
-/// `totem { crypto_cipher }` (corosync 3's values).
+/// `totem { crypto_cipher }` (corosync 3's values, and ours); what each
+/// means is decided in `ring_crypto::settings`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CryptoCipher {
     /// `none`.
     None,
+    /// `chacha20poly1305` (ours): XChaCha20-Poly1305.
+    ChaCha20Poly1305,
     /// `aes128`.
     Aes128,
     /// `aes192`.
@@ -500,6 +511,11 @@ impl ClusterConfig {
         if let Some(n) = t.netmtu_bytes {
             c.netmtu_bytes = usize::try_from(n).unwrap_or(usize::MAX);
         }
+        // netmtu is the datagram on the wire: with secauth the seal takes
+        // its overhead, so Totem's packets are that much smaller.
+        c.netmtu_bytes = c
+            .netmtu_bytes
+            .saturating_sub(crate::ring_crypto::settings::overhead_bytes(self));
         c.validate().map_err(|source| {
             let given = |key: &'static str| t.line_of(key).map(|_| key);
             let key = match &source {
@@ -602,6 +618,8 @@ const SYSTEM_KEYS: &[&str] = &[
     "mlockall",
     "disable",
     "ckpt_memory_limit",
+    "ipc_socket_mode",
+    "ipc_socket_group",
 ];
 
 /// `system` keys of corosync that this implementation ignores.
@@ -884,6 +902,7 @@ impl Reader<'_> {
                     p,
                     &[
                         ("none", CryptoCipher::None),
+                        ("chacha20poly1305", CryptoCipher::ChaCha20Poly1305),
                         ("aes128", CryptoCipher::Aes128),
                         ("aes192", CryptoCipher::Aes192),
                         ("aes256", CryptoCipher::Aes256),
@@ -1139,6 +1158,8 @@ impl Reader<'_> {
                     sys.ckpt_memory_limit_bytes =
                         Some(this.number(p, 1, u64::MAX, "a number of bytes")?);
                 }
+                "ipc_socket_mode" => sys.ipc_socket_mode = Some(this.octal_mode(p)?),
+                "ipc_socket_group" => sys.ipc_socket_group = Some(principal(&this.text(p)?)),
                 key if SYSTEM_UNUSED_KEYS.contains(&key) => this.unused_key("system", p),
                 _ => this.unknown_key("system", p, &[SYSTEM_KEYS, SYSTEM_UNUSED_KEYS].concat()),
             }
@@ -1440,6 +1461,22 @@ impl Reader<'_> {
     }
 
     /// A non-empty value.
+    /// Permission bits in octal: `0770`, `770` or `0o770`, at most 0777.
+    fn octal_mode(&self, p: &Pair) -> Result<u32, ParseError> {
+        let digits = p.value.strip_prefix("0o").unwrap_or(&p.value);
+        match u32::from_str_radix(digits, 8) {
+            Ok(mode) if mode <= 0o777 && !digits.is_empty() && !digits.starts_with('+') => Ok(mode),
+            _ => Err(self.error(
+                p.line,
+                format!(
+                    "permission bits in octal (0000 to 0777) for `{}`, found `{}`",
+                    p.key,
+                    excerpt(&p.value)
+                ),
+            )),
+        }
+    }
+
     fn text(&self, p: &Pair) -> Result<String, ParseError> {
         if p.value.is_empty() {
             return Err(self.error(p.line, format!("a value for `{}`", p.key)));
@@ -1713,6 +1750,19 @@ quorum {
         );
         let e = refused("system {\n sched_rr: maybe\n}\n");
         assert_eq!(e.line, 2);
+        let (c, _) = parse("system {\n ipc_socket_mode: 0750\n ipc_socket_group: 42\n}\n");
+        assert_eq!(c.system.ipc_socket_mode, Some(0o750));
+        assert_eq!(c.system.ipc_socket_group, Some(Principal::Id(42)));
+        let (c, _) = parse("system {\n ipc_socket_mode: 0o777\n ipc_socket_group: ais\n}\n");
+        assert_eq!(c.system.ipc_socket_mode, Some(0o777));
+        assert_eq!(
+            c.system.ipc_socket_group,
+            Some(Principal::Name("ais".into()))
+        );
+        for bad in ["0778", "1777", "rw", "", "+7"] {
+            let e = refused(&format!("system {{\n ipc_socket_mode: {bad}\n}}\n"));
+            assert_eq!(e.line, 2, "{bad}");
+        }
         let (_, warnings) = parse("uidgid {\n uiid: 5\n}\n");
         assert!(
             warnings[0].message.contains("did you mean `uid`"),
@@ -2033,13 +2083,22 @@ quorum {
         assert_eq!(t.join_timeout, Duration::from_millis(50));
         assert_eq!(t.merge_timeout, Duration::from_millis(200));
         assert_eq!(t.token_hold, Duration::from_millis(180));
+        // netmtu 1500 on the wire; secauth (on by default) seals each
+        // datagram with AES-256-GCM's 36 bytes.
         assert_eq!(
             (t.window_size, t.max_messages, t.netmtu_bytes),
-            (50, 17, 1500)
+            (50, 17, 1500 - 36)
         );
         assert_eq!(t.token_retransmits_before_loss, 4);
         assert_eq!(t.seqno_unchanged_const, 30);
-        assert_eq!(v, TotemConfig::new(n(1)).validate().expect("valid"));
+        let mut plain = TotemConfig::new(n(1));
+        plain.netmtu_bytes -= 36;
+        assert_eq!(v, plain.validate().expect("valid"));
+        let (off, _) = parse("totem {\n secauth: off\n}\n");
+        assert_eq!(
+            off.totem_config(n(1)).expect("valid").get().netmtu_bytes,
+            1500
+        );
     }
 
     #[test]
@@ -2069,7 +2128,7 @@ quorum {
         assert_eq!(t.token_hold, Duration::from_millis(50));
         assert_eq!(
             (t.window_size, t.max_messages, t.netmtu_bytes),
-            (80, 20, 9000)
+            (80, 20, 9000 - 36)
         );
     }
 

@@ -5,9 +5,10 @@
 //! configured group's (`aisexec { group: ais }`). We admit, in this order:
 //! root, the user the executive itself runs as (so an unprivileged
 //! `make run` cluster serves its own user's tools), any uid of the list, any
-//! gid of the list. The gid is the one SO_PEERCRED reports: the peer's
-//! effective gid when it called `connect()`; supplementary groups are not
-//! seen.
+//! gid of the list. The gid is the one SO_PEERCRED reports (the peer's
+//! effective gid when it called `connect()`) or, failing that, one of the
+//! peer's supplementary groups as SO_PEERGROUPS reports them (Linux 4.13;
+//! read only when the other checks refused and the list has groups).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -40,6 +41,8 @@ pub enum AllowedBy {
     Uid,
     /// The peer's gid is in the allow list.
     Gid,
+    /// One of the peer's supplementary groups is in the allow list.
+    SupplementaryGid,
 }
 
 /// Extra uids and gids admitted besides root and the executive's own user.
@@ -69,6 +72,27 @@ impl AllowList {
         self
     }
 
+    /// Whether any group is admitted (so supplementary groups matter).
+    pub fn has_groups(&self) -> bool {
+        !self.gids.is_empty()
+    }
+
+    /// As [`AllowList::admit`], and else admitted by one of the peer's
+    /// supplementary `groups`.
+    pub fn admit_with_groups(
+        &self,
+        creds: &Creds,
+        daemon_euid: u32,
+        groups: &[u32],
+    ) -> Option<AllowedBy> {
+        self.admit(creds, daemon_euid).or_else(|| {
+            groups
+                .iter()
+                .any(|g| self.gids.contains(g))
+                .then_some(AllowedBy::SupplementaryGid)
+        })
+    }
+
     /// Whether (and why) a peer with `creds` is admitted by an executive
     /// running with effective uid `daemon_euid`; `None` means refused.
     pub fn admit(&self, creds: &Creds, daemon_euid: u32) -> Option<AllowedBy> {
@@ -83,6 +107,52 @@ impl AllowList {
         } else {
             None
         }
+    }
+}
+
+/// Most supplementary groups read of a peer (Linux's NGROUPS_MAX).
+const MAX_PEER_GROUPS: usize = 65_536;
+
+/// The supplementary groups of the peer of a connected Unix socket, as
+/// they were at `connect()` (SO_PEERGROUPS).
+///
+/// # Errors
+/// The kernel does not offer SO_PEERGROUPS, or the call failed.
+pub fn peer_groups(socket: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Vec<u32>> {
+    use std::os::fd::AsRawFd;
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    loop {
+        let capacity = groups.len() * std::mem::size_of::<libc::gid_t>();
+        let mut len = libc::socklen_t::try_from(capacity).unwrap_or(libc::socklen_t::MAX);
+        // SAFETY: `groups` is a live buffer of `len` bytes, which the
+        // kernel writes at most `len` bytes into, and `len` is a valid
+        // socklen_t it updates in place; the fd is borrowed, so open.
+        #[allow(unsafe_code)]
+        let rc = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let needed =
+            usize::try_from(len).unwrap_or(usize::MAX) / std::mem::size_of::<libc::gid_t>();
+        if rc == 0 {
+            groups.truncate(needed.min(groups.len()));
+            return Ok(groups);
+        }
+        let error = std::io::Error::last_os_error();
+        // ERANGE: the buffer was too small and `len` says what is needed.
+        if error.raw_os_error() == Some(libc::ERANGE)
+            && needed > groups.len()
+            && needed <= MAX_PEER_GROUPS
+        {
+            groups.resize(needed, 0);
+            continue;
+        }
+        return Err(error);
     }
 }
 
@@ -112,6 +182,38 @@ mod tests {
         for (peer, expected) in table {
             assert_eq!(list.admit(&peer, DAEMON), expected, "{peer}");
         }
+    }
+
+    #[test]
+    fn supplementary_groups_admit_only_listed_groups() {
+        let list = AllowList::new().with_gid(77);
+        let peer = creds(1002, 1);
+        assert_eq!(list.admit_with_groups(&peer, 500, &[5, 6]), None);
+        assert_eq!(
+            list.admit_with_groups(&peer, 500, &[5, 77]),
+            Some(AllowedBy::SupplementaryGid)
+        );
+        // The cheaper reasons come first.
+        assert_eq!(
+            list.admit_with_groups(&creds(1002, 77), 500, &[77]),
+            Some(AllowedBy::Gid)
+        );
+        assert!(list.has_groups() && !AllowList::new().has_groups());
+    }
+
+    #[test]
+    fn peer_groups_of_a_socket_pair_are_ours() {
+        use std::os::fd::AsFd;
+        let (a, _b) = std::os::unix::net::UnixStream::pair().expect("pair");
+        let mut got = peer_groups(a.as_fd()).expect("SO_PEERGROUPS");
+        let mut ours: Vec<u32> = nix::unistd::getgroups()
+            .expect("getgroups")
+            .into_iter()
+            .map(|g| g.as_raw())
+            .collect();
+        got.sort_unstable();
+        ours.sort_unstable();
+        assert_eq!(got, ours);
     }
 
     #[test]

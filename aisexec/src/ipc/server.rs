@@ -629,9 +629,27 @@ impl IpcServer {
         };
         #[cfg(test)]
         let creds = self.fake_creds.unwrap_or(creds);
-        let Some(allowed_by) = self.config.allow.admit(&creds, self.euid) else {
+        let allowed = self.config.allow.admit(&creds, self.euid).or_else(|| {
+            // Supplementary groups cost a syscall: only when they matter.
+            if !self.config.allow.has_groups() {
+                return None;
+            }
+            use std::os::fd::AsFd;
+            match super::auth::peer_groups(stream.as_fd()) {
+                Ok(groups) => self
+                    .config
+                    .allow
+                    .admit_with_groups(&creds, self.euid, &groups),
+                Err(errno) => {
+                    log::debug!(target: "IPC", "no supplementary groups of {creds}: {errno}");
+                    None
+                }
+            }
+        });
+        let Some(allowed_by) = allowed else {
             log::warn!(target: "IPC",
-                "refused connection from {creds}: uid {} and gid {} are not allowed",
+                "refused connection from {creds}: uid {} and gid {} (and its supplementary groups) are not allowed; \
+                 see uidgid in the config",
                 creds.uid, creds.gid);
             refuse(&stream, AisError::Access);
             return None;

@@ -5,7 +5,9 @@
 //! Node i listens on 127.0.0.i, all nodes on one UDP port, with an explicit
 //! nodeid i, its own run directory and IPC socket. Every process started
 //! here is stopped here, by pid; whatever still runs when the cluster is
-//! dropped is killed (SIGKILL) and reaped.
+//! dropped is killed (SIGKILL) and reaped. The ring is sealed as in
+//! production: each cluster writes a random key (mode 0400) that every
+//! node's `keyfile` names.
 //!
 //! The daemon is `$AIS_BIN_DIR/aisexec`, else the one in this test's
 //! target profile directory, else `target/release` or `target/debug`; when
@@ -60,6 +62,18 @@ pub fn test_port(index: u16) -> u16 {
     40_000 + slot * 16 + index
 }
 
+/// Writes 64 random bytes to `path` with mode 0400: a cluster's ring key.
+fn write_random_key(path: &Path) {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let mut key = [0u8; 64];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut key))
+        .expect("random key");
+    fs::write(path, key).expect("key written");
+    fs::set_permissions(path, fs::Permissions::from_mode(0o400)).expect("key chmod");
+}
+
 /// One node.
 #[derive(Debug)]
 pub struct Node {
@@ -109,6 +123,7 @@ impl Cluster {
                 child: None,
             });
         }
+        write_random_key(&dir.path().join("authkey"));
         let c = Cluster {
             dir,
             nodes,
@@ -140,13 +155,14 @@ impl Cluster {
         }
         let node = self.node(id);
         let text = format!(
-            "totem {{\n    version: 2\n    nodeid: {id}\n    port: {port}\n    token: {token_ms}\n}}\n\
+            "totem {{\n    version: 2\n    nodeid: {id}\n    port: {port}\n    token: {token_ms}\n    keyfile: {key}\n}}\n\
              nodelist {{\n{nodelist}}}\n\
              system {{\n    run_dir: {run}\n{extra}}}\n\
              logging {{\n    to_stderr: yes\n    to_syslog: no\n    timestamp: on\n}}\n",
             port = self.port,
             token_ms = self.token_ms,
             run = node.run_dir.display(),
+            key = self.dir.path().join("authkey").display(),
             extra = node.system_extra,
         );
         fs::write(&node.config, text).expect("config written");
