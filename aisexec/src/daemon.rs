@@ -362,7 +362,12 @@ impl Daemon {
                     let Some(&id) = self.to_node.get(&conn) else {
                         continue;
                     };
-                    if frame.id != proto::setup::SETUP_ID && self.above_high_water(conn) {
+                    // A posted request is never refused here: the client
+                    // already counted it as sent (node::posted).
+                    if frame.id != proto::setup::SETUP_ID
+                        && !node::posted::is_posted(&frame)
+                        && self.above_high_water(conn)
+                    {
                         self.try_again(conn, id, &frame);
                         continue;
                     }
