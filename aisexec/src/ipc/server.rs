@@ -250,7 +250,9 @@ struct Slot {
 ///    sockets are readable; it never yields events itself);
 /// 2. call [`IpcServer::poll_event`] until it returns `None`, handling each
 ///    event (answers go through [`IpcServer::send`]);
-/// 3. if [`IpcServer::has_pending_work`], poll with a zero timeout: some
+/// 3. call [`IpcServer::flush_pending`] once the turn's other inputs are
+///    handled too (answers and callbacks are written in batches);
+/// 4. if [`IpcServer::has_pending_work`], poll with a zero timeout: some
 ///    client had more input than one round allows.
 ///
 /// A round (the calls of step 2) accepts at most 32 connections and takes at
@@ -270,6 +272,8 @@ pub struct IpcServer {
     events: VecDeque<IpcEvent>,
     ready: VecDeque<ConnId>,
     exhausted: Vec<ConnId>,
+    /// Connections with frames queued and no write tried yet.
+    unflushed: Vec<ConnId>,
     listener_ready: bool,
     round: u64,
     round_accepts: usize,
@@ -319,6 +323,7 @@ impl IpcServer {
             live: 0,
             events: VecDeque::new(),
             ready: VecDeque::new(),
+            unflushed: Vec::new(),
             exhausted: Vec::new(),
             // Clients may have connected between bind and register.
             listener_ready: true,
@@ -416,8 +421,9 @@ impl IpcServer {
             || !self.exhausted.is_empty()
     }
 
-    /// Queues `frame` (one encoded frame) for `conn` and writes what the
-    /// socket takes now.
+    /// Queues `frame` (one encoded frame) for `conn`; it is written with
+    /// the connection's next batch (at the latest by
+    /// [`IpcServer::flush_pending`]).
     ///
     /// # Errors
     /// [`SendError`]; on `QueueFull` the caller decides (TRY_AGAIN for a
@@ -439,8 +445,14 @@ impl IpcServer {
         if c.closing {
             return Err(SendError::Closing);
         }
+        let was_unflushed = c.unflushed;
         match c.send(registry, frame, limits) {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                if c.unflushed && !was_unflushed {
+                    self.unflushed.push(conn);
+                }
+                Ok(())
+            }
             Ok(Err(full)) => Err(SendError::QueueFull {
                 queued_bytes: full.queued_bytes,
                 queued_frames: full.queued_frames,
@@ -452,6 +464,22 @@ impl IpcServer {
                 Err(SendError::Disconnected(kind))
             }
         }
+    }
+
+    /// Writes what every connection queued since its last write (end of
+    /// the event loop's turn). Connections that fail are closed with an
+    /// [`IpcEvent::Closed`] queued.
+    pub fn flush_pending(&mut self) {
+        for id in std::mem::take(&mut self.unflushed) {
+            if self.conn(id).is_some_and(|c| c.unflushed) {
+                self.flush(id);
+            }
+        }
+    }
+
+    /// Whether frames wait for [`IpcServer::flush_pending`].
+    pub fn has_unflushed(&self) -> bool {
+        !self.unflushed.is_empty()
     }
 
     /// Closes `conn` now, dropping its queued output. No
