@@ -23,8 +23,9 @@ use services::ConnId;
 /// `ais::client::DEFAULT_POST_WINDOW` = 64 at a time).
 pub const MAX_HELD_FRAMES: usize = 128;
 
-/// Body bytes held per connection at most (one maximum request always fits).
-pub const MAX_HELD_BYTES: usize = 4 << 20;
+/// Body bytes held per connection at most (one maximum request always
+/// fits; libais posts at most 1 MiB at a time).
+pub const MAX_HELD_BYTES: usize = 2 << 20;
 
 /// Whether `frame` is a posted request.
 pub fn is_posted(frame: &Frame) -> bool {

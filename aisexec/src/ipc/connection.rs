@@ -91,6 +91,9 @@ pub(crate) struct Connection {
     /// Frames are queued that no write was tried for yet (the server lists
     /// the connection to flush at the end of the turn).
     pub(crate) unflushed: bool,
+    /// Input is not read while the output queue is above half its bound
+    /// (the client is not reading); cleared when it drains.
+    pub(crate) read_paused: bool,
 }
 
 impl Connection {
@@ -117,6 +120,7 @@ impl Connection {
             out_bytes: 0,
             writable_interest: false,
             unflushed: false,
+            read_paused: false,
         })
     }
 

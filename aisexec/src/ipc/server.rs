@@ -24,11 +24,14 @@ pub const DEFAULT_MODE: u32 = 0o770;
 /// Default bound on open client connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default bound on one connection's queued output, in bytes (room for a
-/// few maximum frames).
-pub const DEFAULT_MAX_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+/// few maximum frames, and for what one loop turn may deliver to a client
+/// that had no CPU meanwhile: a turn reads up to 256 datagrams, and frames
+/// are written at its end).
+pub const DEFAULT_MAX_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 /// Default bound on one connection's queued output, in frames (openais
-/// queued 5 000 messages per connection).
-pub const DEFAULT_MAX_QUEUE_FRAMES: usize = 5000;
+/// queued 5 000 messages per connection; one turn may deliver 256
+/// datagrams of about 20 small messages each, per ring visit of 3 nodes).
+pub const DEFAULT_MAX_QUEUE_FRAMES: usize = 65_536;
 /// Default bound on frames one connection delivers per round.
 pub const DEFAULT_FRAMES_PER_ROUND: usize = 32;
 /// Connections accepted per round at most.
@@ -562,6 +565,14 @@ impl IpcServer {
             Ok(()) if conn.closing && conn.queued_frames() == 0 => Some(CloseReason::Flushed),
             Ok(()) => None,
         };
+        let limits = QueueLimits {
+            max_bytes: self.config.max_queue_bytes,
+            max_frames: self.config.max_queue_frames,
+        };
+        if reason.is_none() && conn.read_paused && !above_read_pause(conn, limits) {
+            conn.read_paused = false;
+            self.mark_ready(id);
+        }
         if let Some(reason) = reason {
             let event = self.drop_conn(id, reason);
             self.events.extend(event);
@@ -570,6 +581,10 @@ impl IpcServer {
 
     /// Takes the next input of ready connection `id`.
     fn read_one(&mut self, id: ConnId) -> Option<IpcEvent> {
+        let pause = QueueLimits {
+            max_bytes: self.config.max_queue_bytes,
+            max_frames: self.config.max_queue_frames,
+        };
         let round = self.round;
         let per_round = self.config.frames_per_round;
         let scratch = &mut self.scratch;
@@ -582,6 +597,14 @@ impl IpcServer {
         if conn.round_frames >= per_round {
             conn.in_ready = true;
             self.exhausted.push(id);
+            return None;
+        }
+        if above_read_pause(conn, pause) {
+            // Back-pressure: a client that does not read its answers and
+            // callbacks gets no more requests read until its queue drains
+            // (`flush` resumes it). Posted requests, which are never
+            // answered TRY_AGAIN, are bounded this way.
+            conn.read_paused = true;
             return None;
         }
         let reason = match conn.next_input(scratch) {
@@ -745,6 +768,14 @@ impl IpcServer {
         }
         Some(conn)
     }
+}
+
+/// Whether `conn`'s output queue is above three quarters of `limits`
+/// (between half, the executive's high-water mark for TRY_AGAIN, and
+/// this, plain requests are still read and refused).
+fn above_read_pause(conn: &Connection, limits: QueueLimits) -> bool {
+    conn.queued_bytes() > limits.max_bytes / 4 * 3
+        || conn.queued_frames() > limits.max_frames / 4 * 3
 }
 
 fn slot_conn_mut(slots: &mut [Slot], id: ConnId) -> Option<&mut Connection> {
