@@ -38,6 +38,11 @@
 #   BENCH_PORT (default: 40000 + pid % 1000)  BENCH_DIR (default: a new
 #   temporary directory, kept for its raw.txt, table.txt and logs)
 #   AIS_BIN_DIR (default target/release)
+#   RSS_SOAK_SECS=0: if > 0, after the throughput runs, a sustained load
+#   (every node sends RSS_SOAK_SIZE=1024-byte messages for that long)
+#   while each daemon's VmRSS is sampled every RSS_SOAK_EVERY=10 s into
+#   rss-soak.txt; its first/last/max go under the table. REPS=0
+#   FO_REPS=0 FO_TERM_REPS=0 CKPT_MODES="" runs the soak alone.
 #   COROSYNC_TRANSPORTS="" ("udpu", "knet" or both)  COROSYNC_HARNESS
 #   (default ../shared/bench/corosync beside the repository)
 
@@ -60,6 +65,9 @@ CKPT_SIZE=${CKPT_SIZE:-1024}
 CKPT_SECTIONS=${CKPT_SECTIONS:-16}
 SCHED_RR=${SCHED_RR:-no}
 SECAUTH=${SECAUTH:-on}
+RSS_SOAK_SECS=${RSS_SOAK_SECS:-0}
+RSS_SOAK_SIZE=${RSS_SOAK_SIZE:-1024}
+RSS_SOAK_EVERY=${RSS_SOAK_EVERY:-10}
 port=${BENCH_PORT:-$((40000 + $$ % 1000))}
 COROSYNC_TRANSPORTS=${COROSYNC_TRANSPORTS:-}
 harness=${COROSYNC_HARNESS:-$root_dir/../shared/bench/corosync}
@@ -271,6 +279,45 @@ for r in $(seq 1 "$REPS"); do
 done
 run 1 rss "${sockets[@]}" --phase after > /dev/null
 
+# ----- RSS under sustained load (RSS_SOAK_SECS) --------------------------------------
+
+soak_raw=$work/rss-soak.txt
+: > "$soak_raw"
+rss_kib() {  # rss_kib PID: VmRSS in KiB, or NA
+    awk '/^VmRSS:/ {print $2; found = 1} END {if (!found) print "NA"}' "/proc/$1/status" 2> /dev/null \
+        || echo NA
+}
+if [ "$RSS_SOAK_SECS" -gt 0 ]; then
+    echo "bench: RSS soak: $RSS_SOAK_SECS s of ${RSS_SOAK_SIZE}-byte messages from every node" >&2
+    timeout $((RSS_SOAK_SECS + 120)) "$bench" tput "${sockets[@]}" --size "$RSS_SOAK_SIZE" \
+        --secs "$RSS_SOAK_SECS" --senders all --label soak > "$work/rss-soak.tput.txt" 2>&1 &
+    soak_pid=$!
+    t0=$(date +%s)
+    while running "$soak_pid"; do
+        line="t_s=$(($(date +%s) - t0))"
+        for i in $(seq 1 $nodes); do
+            line="$line node$i=$(rss_kib "${pids[$((i - 1))]}")"
+        done
+        echo "$line" >> "$soak_raw"
+        sleep "$RSS_SOAK_EVERY"
+    done
+    wait "$soak_pid" 2> /dev/null
+    grep ' node=2 ' "$work/rss-soak.tput.txt" | grep -o 'result=[a-z]* .*msgs_per_s=[0-9]*' >&2
+fi
+
+# soak_table: per node, the first, last and largest RSS sample of the soak.
+soak_table() {
+    [ -s "$soak_raw" ] || return 0
+    echo "RSS under sustained load ($RSS_SOAK_SECS s, every node sending ${RSS_SOAK_SIZE} B;" \
+        "VmRSS sampled every $RSS_SOAK_EVERY s; MiB; rss-soak.txt)"
+    for i in $(seq 1 $nodes); do
+        grep -o " node$i=[0-9]*" "$soak_raw" | cut -d= -f2 | awk -v n="$i" '
+            NR == 1 {first = $1} {last = $1; if ($1 > max) max = $1}
+            END {printf "  node%s  first %.1f  last %.1f  max %.1f  (%d samples)\n",
+                 n, first / 1024, last / 1024, max / 1024, NR}'
+    done
+}
+
 for r in $(seq 1 "$REPS"); do
     for s in $LAT_SIZES; do
         line=$(run "$r" lat "${sockets[@]}" --size "$s" --count "$LAT_COUNT" | grep 'kind=self')
@@ -382,6 +429,9 @@ done
 "$bench" report "$raw" "${coro_raw[@]}" > "$work/table.txt"
 if [ -s "$ckpt_raw" ]; then
     { echo; ckpt_table; } >> "$work/table.txt"
+fi
+if [ -s "$soak_raw" ]; then
+    { echo; soak_table; } >> "$work/table.txt"
 fi
 echo
 cat "$work/table.txt"

@@ -12,7 +12,8 @@
 //! 4. run a round of the IPC server: connections, frames, closes, each an
 //!    input to the node;
 //! 5. fire the node's timer if it is due;
-//! 6. log the counters that grew, every few seconds.
+//! 6. log the counters that grew, every few seconds;
+//! 7. write the client frames queued in this turn, in batches.
 //!
 //! After *every* input to the node the loop drains its outputs in the
 //! order `node`'s crate docs prescribe ([`Daemon::drain`]): transmits,
@@ -297,6 +298,10 @@ impl Daemon {
                 self.drain(now);
             }
             self.report_counters(now);
+            // Answers and callbacks of the whole turn, in batches.
+            // (A write that failed queued a Closed event: has_pending_work
+            // makes the next poll return at once for it.)
+            self.ipc.flush_pending();
         }
     }
 
@@ -374,7 +379,12 @@ impl Daemon {
                     let Some(&id) = self.to_node.get(&conn) else {
                         continue;
                     };
-                    if frame.id != proto::setup::SETUP_ID && self.above_high_water(conn) {
+                    // A posted request is never refused here: the client
+                    // already counted it as sent (node::posted).
+                    if frame.id != proto::setup::SETUP_ID
+                        && !node::posted::is_posted(&frame)
+                        && self.above_high_water(conn)
+                    {
                         self.try_again(conn, id, &frame);
                         continue;
                     }

@@ -79,6 +79,14 @@ pub const DEFAULT_MAX_CALLBACK_BYTES: usize = 16 * 1024 * 1024;
 /// Bytes read from the socket at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
+/// Posted requests unanswered at most, by default (see
+/// [`Connection::post`]); below the executive's per-connection hold.
+pub const DEFAULT_POST_WINDOW: usize = 64;
+
+/// Bytes of posted request frames unanswered at most (one request of any
+/// size may always be posted when none is unanswered).
+pub const POST_WINDOW_BYTES: usize = 1 << 20;
+
 /// The socket path: `$AIS_SOCKET` if set and not empty, else
 /// [`DEFAULT_SOCKET`].
 pub fn socket_path() -> PathBuf {
@@ -104,6 +112,9 @@ pub struct ClientConfig {
     pub max_callback_frames: usize,
     /// Bytes of such callbacks at most.
     pub max_callback_bytes: usize,
+    /// Posted requests unanswered at most ([`Connection::post`]); 0 makes
+    /// every post a plain request that waits for its answer.
+    pub post_window: usize,
 }
 
 impl Default for ClientConfig {
@@ -121,6 +132,7 @@ impl ClientConfig {
             timeout: DEFAULT_TIMEOUT,
             max_callback_frames: DEFAULT_MAX_CALLBACK_FRAMES,
             max_callback_bytes: DEFAULT_MAX_CALLBACK_BYTES,
+            post_window: DEFAULT_POST_WINDOW,
         }
     }
 }
@@ -206,6 +218,15 @@ pub struct Connection {
     max_callback_bytes: usize,
     /// Responses still to come for requests that timed out.
     stale_responses: usize,
+    /// Posted requests not answered yet: their frame sizes, oldest first.
+    posted: VecDeque<usize>,
+    /// The sum of `posted`.
+    posted_bytes: usize,
+    /// Posted requests unanswered at most.
+    post_window: usize,
+    /// The first error an answer to a posted request carried, returned by
+    /// the next post.
+    posted_error: Option<AisError>,
     /// The connection broke; every call fails with `SA_AIS_ERR_LIBRARY`.
     broken: bool,
 }
@@ -247,6 +268,10 @@ impl Connection {
             max_callback_frames: config.max_callback_frames,
             max_callback_bytes: config.max_callback_bytes,
             stale_responses: 0,
+            posted: VecDeque::new(),
+            posted_bytes: 0,
+            post_window: config.post_window,
+            posted_error: None,
             broken: false,
         };
         let hello = Hello { service, version };
@@ -321,9 +346,100 @@ impl Connection {
         let frame = encode_frame(FrameKind::Request, self.service.code(), id, Ok(()), body)
             .map_err(|_| AisError::TooBig)?;
         let deadline = Instant::now() + self.timeout;
-        let result = self.exchange(&frame, id, deadline);
+        // Answers come in order: the posted requests' first.
+        let result = match self.settle_posted(deadline) {
+            Ok(()) => self.exchange(&frame, id, deadline),
+            Err(e) => Err(e),
+        };
         self.update_selection();
         result
+    }
+
+    /// Sends request `id` with `body` as a *posted* request (see
+    /// [`proto::frame`]): it does not wait for the answer, so several can
+    /// be on their way (pipelined multicasts). The executive holds a posted
+    /// request while its service cannot take it rather than refusing it, so
+    /// `Ok` means the executive has it and will act on it, as a plain
+    /// request's `Ok` answer means that it did.
+    ///
+    /// At most [`ClientConfig::post_window`] posted requests (and
+    /// [`POST_WINDOW_BYTES`]) are unanswered at a time; past that, this
+    /// waits (up to the timeout) for the oldest answer. With a window of 0
+    /// this is [`Connection::request`] returning only the status.
+    ///
+    /// # Errors
+    /// `SA_AIS_ERR_TOO_BIG` above the frame maximum; `SA_AIS_ERR_TRY_AGAIN`
+    /// if the window stayed full or the executive took none of the request
+    /// in time (nothing was sent); an error an answer to an *earlier*
+    /// posted request carried (that request took no effect; this one was
+    /// not sent); `SA_AIS_ERR_NO_RESOURCES` if the callback queue
+    /// overflowed; `SA_AIS_ERR_LIBRARY` if the connection is broken.
+    pub fn post(&mut self, id: u16, body: &[u8]) -> Result<(), AisError> {
+        if self.post_window == 0 {
+            return self.request(id, body)?.status;
+        }
+        self.usable()?;
+        if body.len() > MAX_BODY_BYTES {
+            return Err(AisError::TooBig);
+        }
+        let posted = Err(AisError::TryAgain);
+        let frame = encode_frame(FrameKind::Request, self.service.code(), id, posted, body)
+            .map_err(|_| AisError::TooBig)?;
+        let deadline = Instant::now() + self.timeout;
+        let result = self.post_frame(&frame, deadline);
+        self.update_selection();
+        result
+    }
+
+    /// Posted requests not answered yet.
+    pub fn posted(&self) -> usize {
+        self.posted.len()
+    }
+
+    fn post_frame(&mut self, frame: &[u8], deadline: Instant) -> Result<(), AisError> {
+        loop {
+            // File the answers (and callbacks) already here, without
+            // waiting, so an error answer is reported as soon as it came.
+            while let Some(incoming) = self.next_frame(Wait::Now)? {
+                self.absorb(incoming, None)?;
+            }
+            if let Some(error) = self.posted_error.take() {
+                return Err(error);
+            }
+            let full = self.posted.len() >= self.post_window
+                || (!self.posted.is_empty()
+                    && self.posted_bytes.saturating_add(frame.len()) > POST_WINDOW_BYTES);
+            if !full {
+                break;
+            }
+            match self.next_frame(Wait::Until(deadline)) {
+                Ok(Some(incoming)) => {
+                    self.absorb(incoming, None)?;
+                }
+                Ok(None) => return Err(self.fail(AisError::Library)),
+                // Nothing was sent.
+                Err(AisError::Timeout) => return Err(AisError::TryAgain),
+                Err(error) => return Err(error),
+            }
+        }
+        self.write_frame(frame, deadline)?;
+        self.posted.push_back(frame.len());
+        self.posted_bytes += frame.len();
+        Ok(())
+    }
+
+    /// Waits until every posted request is answered (before a plain
+    /// request, whose answer comes after theirs).
+    fn settle_posted(&mut self, deadline: Instant) -> Result<(), AisError> {
+        while !self.posted.is_empty() {
+            match self.next_frame(Wait::Until(deadline))? {
+                Some(incoming) => {
+                    self.absorb(incoming, None)?;
+                }
+                None => return Err(self.fail(AisError::Library)),
+            }
+        }
+        Ok(())
     }
 
     /// Takes the next callback: from the local queue, else from the socket.
@@ -409,6 +525,17 @@ impl Connection {
             }
             FrameKind::Response if self.stale_responses > 0 => {
                 self.stale_responses -= 1;
+                Ok(None)
+            }
+            FrameKind::Response
+                if !self.posted.is_empty() && frame.service == self.service.code() =>
+            {
+                if let Some(bytes) = self.posted.pop_front() {
+                    self.posted_bytes -= bytes;
+                }
+                if let Err(error) = frame.status {
+                    self.posted_error.get_or_insert(error);
+                }
                 Ok(None)
             }
             FrameKind::Response
@@ -539,6 +666,16 @@ impl Connection {
     fn update_selection(&mut self) {
         let pending = !self.callbacks.is_empty() || self.reader.is_frame_ready() || self.broken;
         self.selection.set(pending);
+    }
+}
+
+impl Drop for Connection {
+    /// Waits (up to the timeout) until the executive answered every posted
+    /// request, so none is dropped with the connection while it holds it.
+    fn drop(&mut self) {
+        if !self.broken && !self.posted.is_empty() {
+            let _ = self.settle_posted(Instant::now() + self.timeout);
+        }
     }
 }
 
@@ -685,6 +822,57 @@ mod tests {
     fn selectable(conn: &Connection) -> bool {
         let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN)];
         poll(&mut fds, PollTimeout::ZERO).unwrap() == 1
+    }
+
+    #[test]
+    fn posted_requests_pipeline_within_the_window_and_report_errors_later() {
+        let mut d = Daemon::new();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let server = d.serve_accepted(move |peer| {
+            // Two posts arrive before any answer: the client did not wait.
+            for id in [1, 2] {
+                let f = peer.read();
+                assert_eq!((f.id, f.status), (id, Err(AisError::TryAgain)));
+            }
+            go_rx.recv().unwrap();
+            // The third waited for room in the window (2): answer the
+            // first two (the second with an error) and a callback.
+            // One write, so the client reads all three at once.
+            let error = Err(AisError::NoResources);
+            let burst = [
+                encode_frame(FrameKind::Response, CFG.code(), 1, Ok(()), b"").unwrap(),
+                encode_frame(FrameKind::Callback, CFG.code(), 7, Ok(()), b"cb").unwrap(),
+                encode_frame(FrameKind::Response, CFG.code(), 2, error, b"").unwrap(),
+            ]
+            .concat();
+            peer.write(&burst);
+            let f = peer.read();
+            assert_eq!(f.id, 3);
+            peer.respond(3, Ok(()), b"");
+            // A plain request after posts: its answer follows theirs.
+            let f = peer.read();
+            assert_eq!((f.id, f.status), (10, Ok(())));
+            peer.respond(10, Ok(()), b"plain");
+            peer.wait_close();
+        });
+        let mut config = d.config();
+        config.post_window = 2;
+        let mut c = Connection::connect_with(&config, CFG, Version::B_01_01).unwrap();
+        c.post(1, b"a").unwrap();
+        c.post(2, b"b").unwrap();
+        assert_eq!(c.posted(), 2);
+        go_tx.send(()).unwrap();
+        // Waits for room; the error of request 2 is this call's result and
+        // nothing is sent.
+        assert_eq!(c.post(3, b"c"), Err(AisError::NoResources));
+        assert_eq!(c.posted(), 0);
+        c.post(3, b"c").unwrap();
+        let reply = c.request(10, b"").unwrap();
+        assert_eq!(&reply.body[..], b"plain");
+        assert_eq!(c.posted(), 0);
+        assert_eq!(c.recv_callback(false).unwrap().unwrap().id, 7);
+        drop(c);
+        server.join().unwrap();
     }
 
     #[test]

@@ -99,9 +99,16 @@ impl Evs {
     /// Multicasts the concatenation of `parts` to the groups this
     /// connection has joined.
     ///
+    /// The multicast is *posted* ([`Connection::post`]): this returns once
+    /// the executive has the message, without waiting for its answer, so a
+    /// sender keeps up to [`crate::client::ClientConfig::post_window`]
+    /// multicasts on their way. The executive holds them while it syncs or
+    /// its queue is full, and sends them in order.
+    ///
     /// # Errors
     /// `SA_AIS_ERR_TOO_BIG` above [`MAX_MSG_BYTES`]; `SA_AIS_ERR_TRY_AGAIN`
-    /// (from the executive) while it syncs or its queue is full; the
+    /// when the window stayed full for the timeout; an error the executive
+    /// answered to an earlier multicast (see [`Connection::post`]); the
     /// connection's errors.
     pub fn mcast_joined(
         &mut self,
@@ -110,7 +117,7 @@ impl Evs {
     ) -> Result<(), EvsError> {
         let msg = gather(parts)?;
         let body = McastJoined { guarantee, msg }.encode();
-        self.simple_request(MCAST_JOINED, &body)
+        self.conn.post(MCAST_JOINED, &body).map_err(EvsError::Ais)
     }
 
     /// Multicasts the concatenation of `parts` to `groups` (this
@@ -132,7 +139,7 @@ impl Evs {
             msg,
         }
         .encode();
-        self.simple_request(MCAST_GROUPS, &body)
+        self.conn.post(MCAST_GROUPS, &body).map_err(EvsError::Ais)
     }
 
     /// This node's id and the members of the last configuration.

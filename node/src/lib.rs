@@ -26,6 +26,7 @@
 
 mod clients;
 mod node;
+pub mod posted;
 mod status;
 
 pub use clients::Creds;

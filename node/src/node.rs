@@ -12,6 +12,7 @@ use totem::{
 };
 
 use crate::clients::{Clients, Creds, Phase};
+use crate::posted::{self, Held};
 use crate::status;
 
 /// Where a node is and what it is called, for status output.
@@ -73,6 +74,12 @@ pub struct NodeStats {
     /// Frames that could not be encoded (an engine answered more than a
     /// frame holds); answered with TOO_BIG instead.
     pub frames_too_big: u64,
+    /// Posted requests held because the service answered TRY_AGAIN (each
+    /// time one was held).
+    pub posted_held: u64,
+    /// Posted requests answered TRY_AGAIN because their connection's hold
+    /// was full (a client past its window).
+    pub posted_refused: u64,
 }
 
 /// One node.
@@ -88,6 +95,14 @@ pub struct Node {
     stats: NodeStats,
     /// Counters of the driver (transport, IPC), reported with the node's.
     driver_counters: Vec<(&'static str, u64)>,
+    /// Posted requests the service could not take yet, per connection, in
+    /// arrival order (see [`crate::posted`]).
+    held: Held,
+    /// The posted request being handed to the table: its TRY_AGAIN answer
+    /// is intercepted (the request is held instead).
+    posting: Option<(ConnId, u16)>,
+    /// The table answered the posted request in hand with TRY_AGAIN.
+    posting_refused: bool,
 }
 
 /// Engines multicast through this: Totem at the current time.
@@ -120,6 +135,9 @@ impl Node {
             observe: cfg.observe,
             stats: NodeStats::default(),
             driver_counters: Vec::new(),
+            held: Held::default(),
+            posting: None,
+            posting_refused: false,
         };
         node.process(now);
         Ok(node)
@@ -131,6 +149,7 @@ impl Node {
     pub fn handle_packet(&mut self, now: Instant, datagram: Bytes) {
         self.totem.handle_packet(now, datagram);
         self.process(now);
+        self.release_held(now);
     }
 
     /// The time from [`Node::poll_timeout`] came; early calls do nothing.
@@ -142,6 +161,7 @@ impl Node {
         };
         self.table.handle_timeout(now, &mut tx);
         self.process(now);
+        self.release_held(now);
     }
 
     /// A local client connected. `None` when the connection table is full:
@@ -182,6 +202,9 @@ impl Node {
                 self.stats.requests += 1;
                 if service == ServiceId::Cfg {
                     self.on_status_request(conn, &frame);
+                } else if posted::is_posted(&frame) || self.held.holds(conn) {
+                    self.on_posted(now, conn, service, frame);
+                    return;
                 } else {
                     let mut tx = TotemTx {
                         totem: &mut self.totem,
@@ -204,6 +227,7 @@ impl Node {
 
     /// A client connection went away (or the driver closed it).
     pub fn client_closed(&mut self, now: Instant, conn: ConnId) {
+        self.held.forget(conn);
         if let Some(c) = self.clients.remove(conn) {
             if let Phase::Open(service) = c.phase {
                 if service != ServiceId::Cfg {
@@ -250,6 +274,73 @@ impl Node {
                 self.push_frame(conn, r.to_frame(frame.service));
                 self.clients.set_phase(conn, Phase::Closing);
                 self.events.push_back(NodeEvent::CloseClient(conn));
+            }
+        }
+    }
+
+    /// A posted request (or any request behind held ones): handed to the
+    /// table now if nothing of its connection is held, else held behind
+    /// them; a full hold is answered TRY_AGAIN.
+    fn on_posted(&mut self, now: Instant, conn: ConnId, service: ServiceId, frame: Frame) {
+        if self.held.holds(conn) {
+            if let Err(frame) = self.held.push_back(conn, frame) {
+                self.stats.posted_refused += 1;
+                let f = Frame::response(
+                    frame.service,
+                    frame.id,
+                    Err(AisError::TryAgain),
+                    Bytes::new(),
+                );
+                self.push_frame(conn, f);
+            }
+        } else if !self.submit_posted(now, conn, service, frame.clone()) {
+            // The connection held nothing: there is room for one.
+            let _ = self.held.push_back(conn, frame);
+        }
+        self.release_held(now);
+    }
+
+    /// Hands a request to the table; `false` (and no answer sent) if it
+    /// was posted and the table answered TRY_AGAIN.
+    fn submit_posted(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        service: ServiceId,
+        frame: Frame,
+    ) -> bool {
+        let posted = posted::is_posted(&frame);
+        if posted {
+            self.posting = Some((conn, frame.id));
+            self.posting_refused = false;
+        }
+        let mut tx = TotemTx {
+            totem: &mut self.totem,
+            now,
+        };
+        self.table
+            .lib_request(now, &mut tx, service, conn, frame.id, frame.body);
+        self.process(now);
+        self.posting = None;
+        if posted && self.posting_refused {
+            self.stats.posted_held += 1;
+            return false;
+        }
+        true
+    }
+
+    /// Hands held requests to the table, oldest first, until one is
+    /// refused again (Totem's queue is still full, or sync still runs:
+    /// both hold for every connection alike).
+    fn release_held(&mut self, now: Instant) {
+        while let Some((conn, frame)) = self.held.pop_next() {
+            let Some(Phase::Open(service)) = self.clients.get(conn).map(|c| c.phase) else {
+                self.held.forget(conn);
+                continue;
+            };
+            if !self.submit_posted(now, conn, service, frame.clone()) {
+                self.held.push_front(conn, frame);
+                return;
             }
         }
     }
@@ -344,6 +435,15 @@ impl Node {
     }
 
     fn push_frame(&mut self, conn: ConnId, frame: Frame) {
+        if frame.kind == FrameKind::Response
+            && frame.status == Err(AisError::TryAgain)
+            && self.posting == Some((conn, frame.id))
+        {
+            // The posted request in hand is held instead (submit_posted).
+            self.posting_refused = true;
+            self.posting = None;
+            return;
+        }
         if !self.clients.contains(conn) {
             return; // it left before its answer came
         }

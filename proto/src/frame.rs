@@ -13,6 +13,11 @@
 //!     16      body      size - 16 bytes
 //! ```
 //!
+//! A request whose error field is `SA_AIS_ERR_TRY_AGAIN` is *posted*: the
+//! client does not wait for its answer before sending more, so the
+//! executive holds it while the service cannot take it instead of
+//! answering TRY_AGAIN (see the `node` crate's `posted` module).
+//!
 //! A header that is not valid (another version, an unknown kind, a size
 //! below 16 or above the maximum, a non-zero reserved field, an unknown
 //! error code) is a hard error: the stream has lost its framing and the

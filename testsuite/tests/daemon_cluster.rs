@@ -412,8 +412,8 @@ fn backpressure_try_again_then_slow_consumer_closed() {
     let mut stalled = RawClient::connect(&socket, Evs, evs::VERSION);
     stalled.send(Evs, evs::JOIN, &join);
 
-    // A sender outside the group floods it: 48 x 64 000 bytes = ~3 MB,
-    // above the 2 MiB high-water mark of a 4 MiB queue, below the bound.
+    // A sender outside the group floods it: 80 x 64 000 bytes = ~5.1 MB,
+    // above the 4 MiB high-water mark of an 8 MiB queue, below the bound.
     let mut sender = RawClient::connect(&socket, Evs, evs::VERSION);
     let msg = bytes::Bytes::from(vec![7u8; 64_000]);
     let flood = |sender: &mut RawClient, count: usize| {
@@ -429,7 +429,7 @@ fn backpressure_try_again_then_slow_consumer_closed() {
             assert_eq!(answer.status, Ok(()));
         }
     };
-    flood(&mut sender, 48);
+    flood(&mut sender, 80);
     std::thread::sleep(Duration::from_millis(300)); // every message delivered
 
     lagging.send(Evs, evs::MEMBERSHIP_GET, &[]);
@@ -443,8 +443,8 @@ fn backpressure_try_again_then_slow_consumer_closed() {
     lagging.send(Evs, evs::MEMBERSHIP_GET, &[]);
     assert_eq!(lagging.response(evs::MEMBERSHIP_GET).0.status, Ok(()));
 
-    // 32 more messages: the stalled client's queue (4 MiB) overflows.
-    flood(&mut sender, 32);
+    // 64 more messages: the stalled client's queue (8 MiB) overflows.
+    flood(&mut sender, 64);
     std::thread::sleep(Duration::from_millis(300));
     let mut frames = 0;
     while stalled.next_frame().is_some() {
@@ -452,8 +452,8 @@ fn backpressure_try_again_then_slow_consumer_closed() {
     }
     println!("stalled client: closed after {frames} frames");
     assert!(
-        frames < 80,
-        "it was closed before all 80 messages reached it"
+        frames < 144,
+        "it was closed before all 144 messages reached it"
     );
     let log = c.log(1);
     assert!(log.contains("output queue is full"), "{log}");

@@ -9,7 +9,12 @@
 //!
 //! Output: whole frames queue in order, bounded in bytes and in frames;
 //! writes resume where a partial write stopped, and the socket is
-//! registered for WRITABLE only while something is queued.
+//! registered for WRITABLE only while something is queued. Queued frames
+//! are written in batches (one `sendmsg` of up to [`MAX_IOVECS`] frames):
+//! once [`FLUSH_BATCH_BYTES`] or [`MAX_IOVECS`] frames wait, else when the
+//! server flushes at the end of the event loop's turn. One write per
+//! callback woke the client (and on two cores preempted the executive)
+//! once per message.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read};
@@ -28,6 +33,9 @@ pub(crate) const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Frames handed to one `sendmsg` at most.
 const MAX_IOVECS: usize = 64;
+
+/// Queued bytes that are written at once rather than at the end of the turn.
+const FLUSH_BATCH_BYTES: usize = 64 * 1024;
 
 /// What reading a connection gave.
 #[derive(Debug)]
@@ -80,6 +88,12 @@ pub(crate) struct Connection {
     out_bytes: usize,
     /// WRITABLE is in the registered interest.
     writable_interest: bool,
+    /// Frames are queued that no write was tried for yet (the server lists
+    /// the connection to flush at the end of the turn).
+    pub(crate) unflushed: bool,
+    /// Input is not read while the output queue is above half its bound
+    /// (the client is not reading); cleared when it drains.
+    pub(crate) read_paused: bool,
 }
 
 impl Connection {
@@ -105,6 +119,8 @@ impl Connection {
             out: VecDeque::new(),
             out_bytes: 0,
             writable_interest: false,
+            unflushed: false,
+            read_paused: false,
         })
     }
 
@@ -152,9 +168,10 @@ impl Connection {
         self.out.len()
     }
 
-    /// Queues `frame` and writes what the socket takes now. `Ok(Err(Full))`
-    /// if the frame does not fit the limits (nothing queued); `Err` if the
-    /// socket failed (the connection is dead).
+    /// Queues `frame`, and writes what the socket takes now if a batch is
+    /// full; else sets `unflushed` (the caller flushes later).
+    /// `Ok(Err(Full))` if the frame does not fit the limits (nothing
+    /// queued); `Err` if the socket failed (the connection is dead).
     pub(crate) fn send(
         &mut self,
         registry: &Registry,
@@ -172,8 +189,13 @@ impl Connection {
         self.out_bytes += frame.len();
         self.out.push_back(frame);
         if !self.writable_interest {
-            // Nothing was pending, so no WRITABLE event is coming: write now.
-            self.flush(registry)?;
+            // No WRITABLE event is coming: write now if a batch is full,
+            // else at the end of the turn.
+            if self.out.len() >= MAX_IOVECS || self.out_bytes >= FLUSH_BATCH_BYTES {
+                self.flush(registry)?;
+            } else {
+                self.unflushed = true;
+            }
         }
         Ok(Ok(()))
     }
@@ -181,6 +203,7 @@ impl Connection {
     /// Writes queued frames until the socket would block or the queue is
     /// empty, and keeps WRITABLE registered exactly while frames remain.
     pub(crate) fn flush(&mut self, registry: &Registry) -> io::Result<()> {
+        self.unflushed = false;
         while !self.out.is_empty() {
             let iov: Vec<IoSlice<'_>> = self
                 .out

@@ -24,11 +24,14 @@ pub const DEFAULT_MODE: u32 = 0o770;
 /// Default bound on open client connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default bound on one connection's queued output, in bytes (room for a
-/// few maximum frames).
-pub const DEFAULT_MAX_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+/// few maximum frames, and for what one loop turn may deliver to a client
+/// that had no CPU meanwhile: a turn reads up to 256 datagrams, and frames
+/// are written at its end).
+pub const DEFAULT_MAX_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 /// Default bound on one connection's queued output, in frames (openais
-/// queued 5 000 messages per connection).
-pub const DEFAULT_MAX_QUEUE_FRAMES: usize = 5000;
+/// queued 5 000 messages per connection; one turn may deliver 256
+/// datagrams of about 20 small messages each, per ring visit of 3 nodes).
+pub const DEFAULT_MAX_QUEUE_FRAMES: usize = 65_536;
 /// Default bound on frames one connection delivers per round.
 pub const DEFAULT_FRAMES_PER_ROUND: usize = 32;
 /// Connections accepted per round at most.
@@ -250,7 +253,9 @@ struct Slot {
 ///    sockets are readable; it never yields events itself);
 /// 2. call [`IpcServer::poll_event`] until it returns `None`, handling each
 ///    event (answers go through [`IpcServer::send`]);
-/// 3. if [`IpcServer::has_pending_work`], poll with a zero timeout: some
+/// 3. call [`IpcServer::flush_pending`] once the turn's other inputs are
+///    handled too (answers and callbacks are written in batches);
+/// 4. if [`IpcServer::has_pending_work`], poll with a zero timeout: some
 ///    client had more input than one round allows.
 ///
 /// A round (the calls of step 2) accepts at most 32 connections and takes at
@@ -270,6 +275,8 @@ pub struct IpcServer {
     events: VecDeque<IpcEvent>,
     ready: VecDeque<ConnId>,
     exhausted: Vec<ConnId>,
+    /// Connections with frames queued and no write tried yet.
+    unflushed: Vec<ConnId>,
     listener_ready: bool,
     round: u64,
     round_accepts: usize,
@@ -319,6 +326,7 @@ impl IpcServer {
             live: 0,
             events: VecDeque::new(),
             ready: VecDeque::new(),
+            unflushed: Vec::new(),
             exhausted: Vec::new(),
             // Clients may have connected between bind and register.
             listener_ready: true,
@@ -416,8 +424,9 @@ impl IpcServer {
             || !self.exhausted.is_empty()
     }
 
-    /// Queues `frame` (one encoded frame) for `conn` and writes what the
-    /// socket takes now.
+    /// Queues `frame` (one encoded frame) for `conn`; it is written with
+    /// the connection's next batch (at the latest by
+    /// [`IpcServer::flush_pending`]).
     ///
     /// # Errors
     /// [`SendError`]; on `QueueFull` the caller decides (TRY_AGAIN for a
@@ -439,8 +448,14 @@ impl IpcServer {
         if c.closing {
             return Err(SendError::Closing);
         }
+        let was_unflushed = c.unflushed;
         match c.send(registry, frame, limits) {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                if c.unflushed && !was_unflushed {
+                    self.unflushed.push(conn);
+                }
+                Ok(())
+            }
             Ok(Err(full)) => Err(SendError::QueueFull {
                 queued_bytes: full.queued_bytes,
                 queued_frames: full.queued_frames,
@@ -452,6 +467,22 @@ impl IpcServer {
                 Err(SendError::Disconnected(kind))
             }
         }
+    }
+
+    /// Writes what every connection queued since its last write (end of
+    /// the event loop's turn). Connections that fail are closed with an
+    /// [`IpcEvent::Closed`] queued.
+    pub fn flush_pending(&mut self) {
+        for id in std::mem::take(&mut self.unflushed) {
+            if self.conn(id).is_some_and(|c| c.unflushed) {
+                self.flush(id);
+            }
+        }
+    }
+
+    /// Whether frames wait for [`IpcServer::flush_pending`].
+    pub fn has_unflushed(&self) -> bool {
+        !self.unflushed.is_empty()
     }
 
     /// Closes `conn` now, dropping its queued output. No
@@ -534,6 +565,14 @@ impl IpcServer {
             Ok(()) if conn.closing && conn.queued_frames() == 0 => Some(CloseReason::Flushed),
             Ok(()) => None,
         };
+        let limits = QueueLimits {
+            max_bytes: self.config.max_queue_bytes,
+            max_frames: self.config.max_queue_frames,
+        };
+        if reason.is_none() && conn.read_paused && !above_read_pause(conn, limits) {
+            conn.read_paused = false;
+            self.mark_ready(id);
+        }
         if let Some(reason) = reason {
             let event = self.drop_conn(id, reason);
             self.events.extend(event);
@@ -542,6 +581,10 @@ impl IpcServer {
 
     /// Takes the next input of ready connection `id`.
     fn read_one(&mut self, id: ConnId) -> Option<IpcEvent> {
+        let pause = QueueLimits {
+            max_bytes: self.config.max_queue_bytes,
+            max_frames: self.config.max_queue_frames,
+        };
         let round = self.round;
         let per_round = self.config.frames_per_round;
         let scratch = &mut self.scratch;
@@ -554,6 +597,14 @@ impl IpcServer {
         if conn.round_frames >= per_round {
             conn.in_ready = true;
             self.exhausted.push(id);
+            return None;
+        }
+        if above_read_pause(conn, pause) {
+            // Back-pressure: a client that does not read its answers and
+            // callbacks gets no more requests read until its queue drains
+            // (`flush` resumes it). Posted requests, which are never
+            // answered TRY_AGAIN, are bounded this way.
+            conn.read_paused = true;
             return None;
         }
         let reason = match conn.next_input(scratch) {
@@ -735,6 +786,14 @@ impl IpcServer {
         }
         Some(conn)
     }
+}
+
+/// Whether `conn`'s output queue is above three quarters of `limits`
+/// (between half, the executive's high-water mark for TRY_AGAIN, and
+/// this, plain requests are still read and refused).
+fn above_read_pause(conn: &Connection, limits: QueueLimits) -> bool {
+    conn.queued_bytes() > limits.max_bytes / 4 * 3
+        || conn.queued_frames() > limits.max_frames / 4 * 3
 }
 
 fn slot_conn_mut(slots: &mut [Slot], id: ConnId) -> Option<&mut Connection> {

@@ -52,8 +52,17 @@ impl Harness {
         stream
     }
 
-    /// One loop turn, as the executive does it.
+    /// Sends and writes at once (as at the end of a loop turn).
+    fn send(&mut self, conn: ConnId, frame: Bytes) -> Result<(), SendError> {
+        let result = self.server.send(conn, frame);
+        self.server.flush_pending();
+        result
+    }
+
+    /// One loop turn, as the executive does it (its frames are written at
+    /// its end, by the caller's `send` here).
     fn turn(&mut self, timeout: Duration) -> Vec<IpcEvent> {
+        self.server.flush_pending();
         let timeout = if self.server.has_pending_work() {
             Duration::ZERO
         } else {
@@ -173,7 +182,7 @@ fn client_gets_connected_then_its_frames_and_replies() {
     h.server
         .send(conn, reply.encode(ServiceId::Cfg.code()))
         .unwrap();
-    h.server.send(conn, response(0, b"status")).unwrap();
+    h.send(conn, response(0, b"status")).unwrap();
     assert_eq!(HelloReply::decode(&read_frame(&mut client)), Ok(reply));
     assert_eq!(&read_frame(&mut client).body[..], b"status");
     assert_eq!(h.server.connection_count(), 1);
@@ -218,10 +227,10 @@ fn garbage_closes_only_that_connection() {
     expect_eof(&mut bad);
 
     // The good client is still served, and the dead id is refused.
-    h.server.send(good_id, response(1, b"still here")).unwrap();
+    h.send(good_id, response(1, b"still here")).unwrap();
     assert_eq!(&read_frame(&mut good).body[..], b"still here");
     assert_eq!(
-        h.server.send(bad_id, response(1, b"")),
+        h.send(bad_id, response(1, b"")),
         Err(SendError::UnknownConn)
     );
     assert_eq!(h.server.connection_count(), 1);
@@ -280,11 +289,12 @@ fn sending_to_a_vanished_client_closes_it() {
     let mut h = Harness::new();
     let (client, id) = h.connected();
     drop(client);
-    // The server has not seen the EOF yet; the write finds the peer gone.
-    assert!(matches!(
-        h.server.send(id, response(0, b"late")),
-        Err(SendError::Disconnected(_))
-    ));
+    // The server has not seen the EOF yet; the frame is queued, and the
+    // write at the end of the turn finds the peer gone.
+    assert_eq!(h.server.send(id, response(0, b"late")), Ok(()));
+    assert!(h.server.has_unflushed());
+    h.server.flush_pending();
+    assert!(!h.server.has_unflushed());
     let events = h.events(1);
     assert!(matches!(
         &events[0],
@@ -305,7 +315,7 @@ fn output_queue_bound_triggers_and_drains() {
     let full = loop {
         let mut frame_body = sent.to_le_bytes().to_vec();
         frame_body.extend_from_slice(&body);
-        match h.server.send(id, response(0, &frame_body)) {
+        match h.send(id, response(0, &frame_body)) {
             Ok(()) => sent += 1,
             Err(error) => break error,
         }
@@ -324,7 +334,7 @@ fn output_queue_bound_triggers_and_drains() {
     let (bytes, frames) = h.server.queued(id).unwrap();
     assert_eq!(frames, FRAMES);
     // A refused send changes nothing.
-    assert!(h.server.send(id, response(0, b"x")).is_err());
+    assert!(h.send(id, response(0, b"x")).is_err());
     assert_eq!(h.server.queued(id), Some((bytes, frames)));
 
     // The client reads everything, in order; the queue drains on WRITABLE.
@@ -342,7 +352,7 @@ fn output_queue_bound_triggers_and_drains() {
         assert!(h.turn(Duration::from_millis(50)).is_empty());
     }
     let mut client = reader.join().unwrap();
-    h.server.send(id, response(5, b"after")).unwrap();
+    h.send(id, response(5, b"after")).unwrap();
     assert_eq!(read_frame(&mut client).id, 5);
 }
 
@@ -351,21 +361,18 @@ fn send_checks_frame_size_and_connection() {
     let mut h = Harness::new();
     let (_client, id) = h.connected();
     assert_eq!(
-        h.server.send(id, Bytes::from_static(b"short")),
+        h.send(id, Bytes::from_static(b"short")),
         Err(SendError::BadFrame { len: 5 })
     );
     assert_eq!(
-        h.server.send(id, Bytes::from(vec![0; MAX_FRAME_BYTES + 1])),
+        h.send(id, Bytes::from(vec![0; MAX_FRAME_BYTES + 1])),
         Err(SendError::BadFrame {
             len: MAX_FRAME_BYTES + 1
         })
     );
     assert!(h.server.close(id));
     assert!(!h.server.close(id));
-    assert_eq!(
-        h.server.send(id, response(0, b"")),
-        Err(SendError::UnknownConn)
-    );
+    assert_eq!(h.send(id, response(0, b"")), Err(SendError::UnknownConn));
     // close() emits no Closed event.
     h.quiet();
 }
@@ -421,7 +428,7 @@ fn connection_limit_refuses_with_no_resources() {
     let (_fourth, fourth_id) = h.connected();
     assert_ne!(fourth_id, first_id);
     assert_eq!(
-        h.server.send(first_id, response(0, b"")),
+        h.send(first_id, response(0, b"")),
         Err(SendError::UnknownConn)
     );
     assert_eq!(h.server.connection_count(), 2);
@@ -432,14 +439,10 @@ fn close_after_flush_writes_then_closes() {
     let mut h = Harness::new();
     // Empty queue (the reply was written at once): closed now.
     let (mut client, id) = h.connected();
-    h.server
-        .send(id, HelloReply::refused(AisError::NotSupported).encode(9))
+    h.send(id, HelloReply::refused(AisError::NotSupported).encode(9))
         .unwrap();
     assert!(h.server.close_after_flush(id));
-    assert_eq!(
-        h.server.send(id, response(0, b"")),
-        Err(SendError::UnknownConn)
-    );
+    assert_eq!(h.send(id, response(0, b"")), Err(SendError::UnknownConn));
     let events = h.events(1);
     assert!(matches!(
         &events[0],
@@ -454,11 +457,11 @@ fn close_after_flush_writes_then_closes() {
     let body = vec![1u8; 512 * 1024];
     let mut sent = 0;
     while h.server.queued(id).unwrap().1 == 0 {
-        h.server.send(id, response(sent, &body)).unwrap();
+        h.send(id, response(sent, &body)).unwrap();
         sent += 1;
     }
     assert!(h.server.close_after_flush(id));
-    assert_eq!(h.server.send(id, response(0, b"")), Err(SendError::Closing));
+    assert_eq!(h.send(id, response(0, b"")), Err(SendError::Closing));
     // Its input is discarded from now on.
     client.write_all(&request(1, b"ignored")).unwrap();
     h.quiet();
@@ -627,13 +630,13 @@ fn serve_libais(
                 if let IpcEvent::Frame { conn, frame } = &event {
                     if let Ok(hello) = Hello::decode(frame) {
                         let reply = hello_reply.encode(hello.service.code());
-                        h.server.send(*conn, reply).unwrap();
+                        h.send(*conn, reply).unwrap();
                     } else {
                         let callback = Frame::callback(ServiceId::Cfg, 1, frame.body.clone());
-                        h.server.send(*conn, callback.encode().unwrap()).unwrap();
+                        h.send(*conn, callback.encode().unwrap()).unwrap();
                         let reply =
                             Frame::response(frame.service, frame.id, Ok(()), frame.body.clone());
-                        h.server.send(*conn, reply.encode().unwrap()).unwrap();
+                        h.send(*conn, reply.encode().unwrap()).unwrap();
                     }
                 }
                 seen.push(event);
@@ -724,4 +727,32 @@ fn libais_client_sees_refusals() {
     drop(first);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     server.join().unwrap();
+}
+
+#[test]
+fn frames_are_written_in_batches_at_the_end_of_the_turn() {
+    let mut h = Harness::new();
+    let (mut client, id) = h.connected();
+    for i in 0..3 {
+        h.server.send(id, response(i, b"batched")).unwrap();
+    }
+    assert!(h.server.has_unflushed());
+    client.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        client.read(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock,
+        "nothing is written before the flush"
+    );
+    h.server.flush_pending();
+    client.set_nonblocking(false).unwrap();
+    for i in 0..3 {
+        let f = read_frame(&mut client);
+        assert_eq!((f.id, &f.body[..]), (i, &b"batched"[..]));
+    }
+    // A full batch is written without waiting for the flush.
+    let big = vec![0u8; 70 * 1024];
+    h.server.send(id, response(9, &big)).unwrap();
+    assert!(!h.server.has_unflushed(), "a full batch went out at once");
+    assert_eq!(read_frame(&mut client).id, 9);
 }

@@ -272,3 +272,71 @@ fn status_reports_the_ring() {
     assert!(st.sync_done);
     assert_eq!(st.counter("rings_installed"), Some(1));
 }
+
+fn posted(id: u16, body: &'static [u8]) -> Frame {
+    let mut f = Frame::request(ServiceId::Evs, id, Bytes::from_static(body));
+    f.status = Err(AisError::TryAgain);
+    f
+}
+
+#[test]
+fn posted_requests_are_held_during_sync_then_answered_in_order() {
+    let (mut node, mut now) = lone_node();
+    let c = connect(&mut node, now, ServiceId::Evs);
+
+    // No ring yet: posted requests are held, not refused, and a plain
+    // request behind them waits too (a connection's requests keep order).
+    node.client_frame(now, c, posted(3, b"one"));
+    node.client_frame(now, c, posted(4, b"two"));
+    node.client_frame(
+        now,
+        c,
+        Frame::request(ServiceId::Evs, 5, Bytes::from_static(b"three")),
+    );
+    assert!(outputs(&mut node).is_empty(), "nothing is answered yet");
+    // Each retry of the oldest held request is refused while sync runs.
+    assert!(node.stats().posted_held >= 1);
+
+    run_until(&mut node, &mut now, Instant::ZERO + Duration::from_secs(3));
+    assert!(node.services().synced());
+    let out = outputs(&mut node);
+    let answers: Vec<_> = out
+        .iter()
+        .filter(|(_, f)| f.kind == FrameKind::Response)
+        .map(|(conn, f)| (*conn, f.id, f.status, f.body.clone()))
+        .collect();
+    assert_eq!(
+        answers,
+        vec![
+            (c, 3, Ok(()), Bytes::from_static(b"one")),
+            (c, 4, Ok(()), Bytes::from_static(b"two")),
+            (c, 5, Ok(()), Bytes::from_static(b"three")),
+        ]
+    );
+}
+
+#[test]
+fn a_full_hold_answers_try_again_and_a_closed_client_drops_its_hold() {
+    let (mut node, now) = lone_node();
+    let c = connect(&mut node, now, ServiceId::Evs);
+    for i in 0..crate::posted::MAX_HELD_FRAMES {
+        node.client_frame(now, c, posted(u16::try_from(i).unwrap(), b"x"));
+    }
+    assert!(outputs(&mut node).is_empty());
+    node.client_frame(now, c, posted(999, b"x"));
+    let out = outputs(&mut node);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].1.id, out[0].1.status),
+        (999, Err(AisError::TryAgain))
+    );
+    assert_eq!(node.stats().posted_refused, 1);
+    node.client_closed(now, c);
+    let mut now = now;
+    run_until(&mut node, &mut now, Instant::ZERO + Duration::from_secs(3));
+    assert!(node.services().synced());
+    assert!(
+        outputs(&mut node).is_empty(),
+        "a closed client's hold is gone"
+    );
+}
