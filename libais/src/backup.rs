@@ -250,7 +250,8 @@ pub struct VerifyReport {
     pub files_checked: usize,
     /// Bytes read.
     pub bytes_checked: u64,
-    /// Every bad file: (its path relative to the backup, what is wrong).
+    /// Every bad file: (its path relative to the destination, what is
+    /// wrong).
     pub problems: Vec<(String, FileProblem)>,
 }
 
@@ -287,6 +288,7 @@ const VERIFY_CHUNK_BYTES: usize = 1 << 20;
 
 /// Checks the backup in directory `dir` (the one holding `MANIFEST`): the
 /// manifest's own CRC, then every data file's size and CRC-32 against it.
+/// Data files are found relative to `dir`'s parent (the destination).
 ///
 /// # Errors
 /// [`BackupFileError`] when the manifest is missing, unreadable or
@@ -300,14 +302,29 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, BackupFileError> {
         manifest,
     };
     let entries = report.manifest.entries.clone();
+    let root = destination_of(dir);
     for e in &entries {
         report.files_checked += 1;
-        match check_file(dir, e) {
+        match check_file(&root, e) {
             Ok(n) => report.bytes_checked += n,
             Err(p) => report.problems.push((e.file.clone(), p)),
         }
     }
     Ok(report)
+}
+
+/// The destination directory of the backup directory `dir`: data file
+/// paths in the manifest are relative to it.
+pub fn destination_of(dir: &Path) -> PathBuf {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    match dir.canonicalize() {
+        Ok(d) => d.parent().map_or(d.clone(), Path::to_path_buf),
+        Err(_) => dir.join(".."),
+    }
 }
 
 /// Reads and checks `dir/MANIFEST`.
@@ -500,8 +517,9 @@ pub fn restore(
         bytes_done: 0,
         bytes_total: manifest.entries.iter().map(|e| e.data_bytes).sum(),
     };
+    let root = destination_of(dir);
     for e in &manifest.entries {
-        let path = dir.join(&e.file);
+        let path = root.join(&e.file);
         let bytes = read_bounded(&path, u64::MAX).map_err(|source| BackupFileError::Io {
             path: path.clone(),
             source,

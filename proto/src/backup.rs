@@ -250,7 +250,8 @@ pub struct JobStatus {
     pub master: u32,
     /// The destination directory.
     pub destination: String,
-    /// The backup's own directory (`destination/backup-<id>`).
+    /// The backup's directory, holding its manifest
+    /// (`destination/backup-<id>`).
     pub directory: String,
     /// Checkpoints in the backup (known once running).
     pub checkpoints_total: u32,

@@ -8,8 +8,12 @@
 //! Layout of a backup under the destination directory `D`:
 //! ```text
 //! D/backup-<id as 16 hex digits>/MANIFEST
-//! D/backup-<id>/node-<n>/ckpt-<index>.dat     one per checkpoint
+//! D/node-<n>/backup-<id>/ckpt-<index>.dat     one per checkpoint
 //! ```
+//! Each node writes under its own `D/node-<n>` (on a shared destination
+//! the nodes never write the same directory; an operator can take one
+//! node's area away). Data file paths in the manifest are relative to `D`,
+//! the parent of the manifest's directory.
 //! Every data file's size and CRC-32 are in the manifest; the manifest ends
 //! with the CRC-32 of everything before it. The reader checks every length
 //! against the bytes present before it allocates, so a truncated or forged
@@ -44,9 +48,14 @@ pub fn backup_dir_name(backup_id: u64) -> String {
     format!("backup-{backup_id:016x}")
 }
 
-/// A data file's path relative to its backup directory.
-pub fn data_file_name(node: u32, index: u32) -> String {
-    format!("node-{node}/ckpt-{index:05}.dat")
+/// The manifest's path relative to the destination directory.
+pub fn manifest_path(backup_id: u64) -> String {
+    format!("{}/{MANIFEST_NAME}", backup_dir_name(backup_id))
+}
+
+/// A data file's path relative to the destination directory.
+pub fn data_file_name(backup_id: u64, node: u32, index: u32) -> String {
+    format!("node-{node}/{}/ckpt-{index:05}.dat", backup_dir_name(backup_id))
 }
 
 /// A section as a backup holds it.
@@ -100,7 +109,7 @@ pub struct ManifestEntry {
     pub sections: u32,
     /// Data bytes at the cut.
     pub data_bytes: u64,
-    /// The data file, relative to the backup directory.
+    /// The data file, relative to the destination directory.
     pub file: String,
     /// The data file's size and CRC-32.
     pub digest: FileDigest,
@@ -474,7 +483,7 @@ mod tests {
                 attributes: attrs(),
                 sections: 2,
                 data_bytes: 305,
-                file: data_file_name(2, 0),
+                file: data_file_name(0xabc, 2, 0),
                 digest: FileDigest {
                     size: 400,
                     crc32: 0xdead_beef,
@@ -527,7 +536,7 @@ mod tests {
 
     #[test]
     fn unsafe_paths_are_refused() {
-        assert!(is_safe_relative_path("node-1/ckpt-00001.dat"));
+        assert!(is_safe_relative_path(&data_file_name(1, 2, 3)));
         for p in ["", "/etc/passwd", "../x", "a/../b", "a//b", "./a"] {
             assert!(!is_safe_relative_path(p), "{p}");
         }

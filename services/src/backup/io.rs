@@ -23,24 +23,27 @@ pub struct SnapshotItem {
 pub enum BackupIo {
     /// Write one checkpoint's data file: to `dir/file` by way of a
     /// temporary name, fsync the file, rename it, fsync the directory; only
-    /// then report success, with the file's size and CRC-32.
+    /// then report success, with the file's size and CRC-32. `dir` itself
+    /// must exist (a missing destination is an error, never created); the
+    /// directories below it are created.
     WriteData {
         /// The job.
         backup_id: u64,
         /// The checkpoint's index in the job.
         item: u32,
-        /// The backup's directory (`destination/backup-<id>`).
+        /// The destination directory.
         dir: String,
         /// The file, relative to `dir`.
         file: String,
         /// What to write.
         image: CheckpointImage,
     },
-    /// Write the manifest to `dir/MANIFEST` the same way.
+    /// Write the manifest to `dir/MANIFEST` the same way (creating `dir`,
+    /// not its parent, the destination).
     WriteManifest {
         /// The job.
         backup_id: u64,
-        /// The backup's directory.
+        /// The backup's directory (`destination/backup-<id>`).
         dir: String,
         /// The manifest.
         manifest: Manifest,
@@ -51,12 +54,11 @@ pub enum BackupIo {
     Remove {
         /// The job.
         backup_id: u64,
-        /// The backup's directory.
+        /// The destination directory.
         dir: String,
-        /// Files to remove.
+        /// Files to remove, relative to `dir`.
         files: Vec<String>,
-        /// Directories (relative to `dir`, "" for `dir` itself) to remove
-        /// when empty.
+        /// Directories (relative to `dir`) to remove when empty.
         dirs: Vec<String>,
     },
 }

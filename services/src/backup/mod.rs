@@ -62,7 +62,7 @@ use proto::backup::{
     StartReply, StatusRequest, CB_COMPLETE, LIST, MAX_JOBS, START, STATUS,
 };
 use proto::backup_file::{
-    backup_dir_name, data_file_name, Cut, Manifest, ManifestEntry, MANIFEST_NAME,
+    backup_dir_name, data_file_name, manifest_path, Cut, Manifest, ManifestEntry,
 };
 use proto::ckpt::CreationAttributes;
 use proto::{AisError, ServiceId};
@@ -167,6 +167,17 @@ impl Job {
         }
     }
 
+    /// The destination directory (data file paths are relative to it).
+    fn destination(&self) -> String {
+        let dest = self.request.destination.trim_end_matches('/');
+        if dest.is_empty() {
+            "/".to_owned()
+        } else {
+            dest.to_owned()
+        }
+    }
+
+    /// The backup's directory (its manifest's).
     fn dir(&self) -> String {
         let dest = self.request.destination.trim_end_matches('/');
         format!("{dest}/{}", backup_dir_name(self.request.backup_id))
@@ -618,13 +629,13 @@ impl Backup {
             .flatten();
         let outcome = match snap {
             Some(s) if s.intact => {
-                let file = data_file_name(me, item);
+                let file = data_file_name(backup_id, me, item);
                 job.writing.insert(item);
                 job.my_files.insert(file.clone());
                 self.io_out.push_back(BackupIo::WriteData {
                     backup_id,
                     item,
-                    dir: job.dir(),
+                    dir: job.destination(),
                     file,
                     image: s.image,
                 });
@@ -694,23 +705,26 @@ impl Backup {
         job.reason = reason;
         let me = ctx.local().get();
         let mut files: Vec<String> = job.my_files.iter().cloned().collect();
-        let mut dirs = vec![format!("node-{me}")];
+        let bdir = backup_dir_name(backup_id);
+        let mut dirs = vec![format!("node-{me}/{bdir}")];
         if Self::is_master(ctx) {
             // The master also clears what members that left may have left
             // behind (reachable when the destination is shared), and the
             // manifest if it got that far.
-            files.push(MANIFEST_NAME.to_owned());
+            files.push(manifest_path(backup_id));
             for &m in &job.members {
                 if m != me && !ctx.ring.members.iter().any(|n| n.get() == m) {
-                    files.extend((0..job.items.len() as u32).map(|i| data_file_name(m, i)));
-                    dirs.push(format!("node-{m}"));
+                    files.extend(
+                        (0..job.items.len() as u32).map(|i| data_file_name(backup_id, m, i)),
+                    );
+                    dirs.push(format!("node-{m}/{bdir}"));
                 }
             }
+            dirs.push(bdir);
         }
-        dirs.push(String::new());
         self.io_out.push_back(BackupIo::Remove {
             backup_id,
-            dir: job.dir(),
+            dir: job.destination(),
             files,
             dirs,
         });
@@ -747,7 +761,7 @@ impl Backup {
                 if m != me && !ctx.ring.members.iter().any(|n| n.get() == m) {
                     orphans.extend(
                         (0..job.items.len() as u32)
-                            .map(|i| data_file_name(m, i))
+                            .map(|i| data_file_name(backup_id, m, i))
                             .filter(|f| !kept.contains(f)),
                     );
                 }
@@ -756,7 +770,7 @@ impl Backup {
         if !orphans.is_empty() {
             self.io_out.push_back(BackupIo::Remove {
                 backup_id,
-                dir: job.dir(),
+                dir: job.destination(),
                 files: orphans,
                 dirs: Vec::new(),
             });
@@ -894,7 +908,7 @@ impl Backup {
                 }
                 let outcome = match done.result {
                     Ok(digest) => Outcome::Written {
-                        file: data_file_name(me, item),
+                        file: data_file_name(id, me, item),
                         digest,
                     },
                     Err((ErrorClass::Transient, message)) => {
