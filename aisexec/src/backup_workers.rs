@@ -41,6 +41,11 @@ pub const SIGTERM_BACKUP_GRACE: Duration = Duration::from_secs(30);
 pub const DEVICE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Buffer of a data file's writer.
 const WRITE_BUFFER_BYTES: usize = 1 << 20;
+/// Test hook: milliseconds every data file write waits, holding its
+/// temporary file, before it is renamed into place (so cluster tests can
+/// kill a node mid-backup). Read once when the pool starts; unset in
+/// production.
+pub const TEST_DELAY_ENV: &str = "AIS_BACKUP_TEST_DELAY_MS";
 /// Aborted job ids remembered (older ones have no writes left in flight).
 const MAX_ABORTED_REMEMBERED: usize = 1024;
 
@@ -52,6 +57,8 @@ struct Queue {
 
 #[derive(Debug, Default)]
 struct Shared {
+    /// [`TEST_DELAY_ENV`].
+    test_delay: Duration,
     queue: Mutex<Queue>,
     ready: Condvar,
     /// Aborted jobs: writes of these remove their file instead of
@@ -78,7 +85,17 @@ impl BackupWorkers {
     /// Creating the waker or a thread failed.
     pub fn start(registry: &Registry, token: Token, workers: usize) -> io::Result<BackupWorkers> {
         let waker = Arc::new(Waker::new(registry, token)?);
-        let shared = Arc::new(Shared::default());
+        let test_delay = std::env::var(TEST_DELAY_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(Duration::ZERO, Duration::from_millis);
+        if !test_delay.is_zero() {
+            log::warn!("backup: {TEST_DELAY_ENV} set: every data file write waits {test_delay:?}");
+        }
+        let shared = Arc::new(Shared {
+            test_delay,
+            ..Shared::default()
+        });
         let (done_tx, done_rx) = mpsc::channel();
         let (in_flight_tx, in_flight_rx) = mpsc::channel();
         let mut threads = Vec::new();
@@ -289,6 +306,7 @@ fn write_atomically(
         let digest = body(&mut w)?;
         let f = w.into_inner().map_err(io::IntoInnerError::into_error)?;
         f.sync_all()?;
+        std::thread::sleep(shared.test_delay);
         Ok(digest)
     })();
     let digest = match written {

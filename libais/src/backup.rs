@@ -350,7 +350,7 @@ fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
         )));
     }
     let mut buf = Vec::with_capacity(len as usize);
-    f.take(max + 1).read_to_end(&mut buf)?;
+    f.take(max.saturating_add(1)).read_to_end(&mut buf)?;
     Ok(buf)
 }
 
