@@ -96,6 +96,7 @@ install: release
 	install -m 0755 target/release/ais-ring-status $(DESTDIR)$(PREFIX)/bin/ais-ring-status
 	install -m 0755 target/release/ais-ckpt $(DESTDIR)$(PREFIX)/bin/ais-ckpt
 	install -m 0755 target/release/ais-keygen $(DESTDIR)$(PREFIX)/sbin/ais-keygen
+	install -m 0755 target/release/ais-backup $(DESTDIR)$(PREFIX)/bin/ais-backup
 	install -m 0755 target/release/libais.so $(DESTDIR)$(PREFIX)/lib/libais.so.1
 	ln -sf libais.so.1 $(DESTDIR)$(PREFIX)/lib/libais.so
 	install -m 0644 libais/include/*.h $(DESTDIR)$(PREFIX)/include/

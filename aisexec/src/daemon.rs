@@ -43,6 +43,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
 use signal_hook_mio::v1_0::Signals;
 use totem::{ConfigKind, Instant, NodeId, ValidConfig};
 
+use crate::backup_workers::{BackupWorkers, DEFAULT_WORKERS, SIGTERM_BACKUP_GRACE};
 use crate::counters::CounterReport;
 use crate::logging::Logging;
 use crate::notify;
@@ -54,6 +55,8 @@ use crate::transport::{Recv, Transport};
 const UDP: Token = Token(0);
 /// mio token of the signal pipe.
 const SIGNALS: Token = Token(1);
+/// mio token of the backup workers' waker.
+const BACKUP: Token = Token(2);
 /// First mio token of the IPC server (it uses a range from here).
 pub const IPC_TOKEN_BASE: usize = 16;
 
@@ -172,6 +175,12 @@ pub struct Daemon {
     /// Set on SIGTERM: the time to exit (the node has left), and the
     /// signal.
     leaving: Option<(Instant, i32)>,
+    /// The backup worker threads.
+    backup: BackupWorkers,
+    /// Set on SIGTERM while backup work is in flight: the signal and the
+    /// latest time to leave anyway. The node leaves once the current step
+    /// is written and reported.
+    backup_leave: Option<(Instant, i32)>,
     stats: DaemonStats,
 }
 
@@ -213,6 +222,7 @@ impl Daemon {
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         let token_ms = totem.get().token_timeout;
         let now = clock.now();
+        let backup = BackupWorkers::start(poll.registry(), BACKUP, DEFAULT_WORKERS)?;
         Ok(Daemon {
             clock,
             node,
@@ -236,6 +246,8 @@ impl Daemon {
             // Datagrams may have arrived before registration.
             udp_pending: true,
             leaving: None,
+            backup,
+            backup_leave: None,
             stats: DaemonStats::default(),
         })
     }
@@ -292,6 +304,7 @@ impl Daemon {
                 self.handle_signals();
             }
             self.run_ipc();
+            self.run_backup();
             let now = self.clock.now();
             if self.node.poll_timeout().is_some_and(|t| t <= now) {
                 self.node.handle_timeout(now);
@@ -316,6 +329,9 @@ impl Daemon {
             return Some(Duration::ZERO);
         }
         let mut deadline = self.report.deadline();
+        if let Some((t, _)) = self.backup_leave {
+            deadline = deadline.min(t);
+        }
         if let Some(t) = self.node.poll_timeout() {
             deadline = deadline.min(t);
         }
@@ -350,6 +366,26 @@ impl Daemon {
             }
         }
         // More may be waiting: poll without blocking next turn.
+    }
+
+    /// Backup results to the node; on SIGTERM, the leave once the current
+    /// backup step is written and reported (or its grace ran out).
+    fn run_backup(&mut self) {
+        for done in self.backup.poll_done() {
+            let now = self.clock.now();
+            self.node.handle_backup_io_done(now, done);
+            self.drain(now);
+        }
+        if let Some((at, signal)) = self.backup_leave {
+            let finished = !self.node.backup_busy() && self.backup.idle();
+            if finished || self.clock.now() >= at {
+                if !finished {
+                    log::warn!("backup step not finished in time: leaving anyway");
+                }
+                self.backup_leave = None;
+                self.on_terminate(signal);
+            }
+        }
     }
 
     /// One round of the IPC server.
@@ -476,6 +512,9 @@ impl Daemon {
                     }
                 }
             }
+            while let Some(io) = self.node.poll_backup_io() {
+                self.backup.submit(io);
+            }
             while let Some(event) = self.node.poll_event() {
                 self.on_node_event(event);
             }
@@ -597,6 +636,14 @@ impl Daemon {
             self.leaving = Some((now, signal));
             return;
         }
+        if self.backup_leave.is_none() && (self.node.backup_busy() || !self.backup.idle()) {
+            // Finish the current step and report it before leaving (a
+            // second signal leaves at once).
+            log::info!("{name}: finishing the running backup step first");
+            self.backup_leave = Some((now + SIGTERM_BACKUP_GRACE, signal));
+            return;
+        }
+        self.backup_leave = None;
         self.notify("STOPPING=1");
         log::info!("{name}: leaving the ring");
         self.node.leave(now);
@@ -624,6 +671,10 @@ impl Daemon {
         for w in &warnings {
             log::warn!(target: "CONFIG", "{w}");
         }
+        // Re-register running backup jobs with the master.
+        let now = self.clock.now();
+        self.node.backup_reregister(now);
+        self.drain(now);
         let mut applied = Vec::new();
         let mut restart = Vec::new();
         // Always re-applied, so SIGHUP after a log rotation reopens the file.

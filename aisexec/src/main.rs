@@ -32,6 +32,7 @@
 //! config (logging and the nodelist apply at once, the rest is reported as
 //! needing a restart); SIGUSR2 logs the node's state and counters.
 
+mod backup_workers;
 mod counters;
 mod daemon;
 mod fault_hook;
@@ -308,8 +309,7 @@ fn start(cli: &Cli, logging: &Logging) -> Result<Option<(Daemon, PidFile)>, Fata
     Ok(Some((daemon, pid_file)))
 }
 
-/// The service engines in handler-list order (CLM, EVS, then CKPT and
-/// BACKUP as they land); the CFG (status) service is the node's own. A
+/// The service engines in handler-list order (CLM, EVS, CKPT, BACKUP); the CFG (status) service is the node's own. A
 /// `system { ckpt_memory_limit }` replaces the standard CKPT engine by one
 /// with that limit, in the same place of the list.
 fn engines(me: &NodeEntry, boot_ns: i64, system: &SystemSection) -> Vec<Box<dyn services::Engine>> {

@@ -1,6 +1,7 @@
 /*
  * Prints the size of every type, the offset of every struct field and the
- * value of every constant of saAis.h, saClm.h, saCkpt.h and evs.h, one per
+ * value of every constant of saAis.h, saClm.h, saCkpt.h, evs.h and
+ * ais_backup.h, one per
  * line:
  *   size <type> <bytes>
  *   offset <type>.<field> <bytes>
@@ -14,6 +15,7 @@
 #include "saClm.h"
 #include "saCkpt.h"
 #include "evs.h"
+#include "ais_backup.h"
 
 #define SIZE(T) printf("size %s %lu\n", #T, (unsigned long)sizeof(T))
 #define OFF(T, F) printf("offset %s.%s %lu\n", #T, #F, (unsigned long)offsetof(T, F))
@@ -241,5 +243,75 @@ int main(void)
 	CONST(EVS_ERR_SECURITY);
 	CONST(EVS_ERR_TOO_MANY_GROUPS);
 	CONST(TOTEMIP_ADDRLEN);
+
+	/* ais_backup.h */
+	SIZE(AisBackupHandleT);
+	SIZE(AisBackupIdT);
+	SIZE(AisBackupPhaseT);
+	SIZE(AisBackupErrorClassT);
+	SIZE(AisBackupFileProblemT);
+	SIZE(AisBackupFailedCheckpointT);
+	OFF(AisBackupFailedCheckpointT, checkpointName);
+	OFF(AisBackupFailedCheckpointT, errorClass);
+	OFF(AisBackupFailedCheckpointT, message);
+	SIZE(AisBackupNodeErrorT);
+	OFF(AisBackupNodeErrorT, nodeId);
+	OFF(AisBackupNodeErrorT, errorClass);
+	OFF(AisBackupNodeErrorT, message);
+	SIZE(AisBackupStatusT);
+	OFF(AisBackupStatusT, backupId);
+	OFF(AisBackupStatusT, phase);
+	OFF(AisBackupStatusT, masterNodeId);
+	OFF(AisBackupStatusT, destination);
+	OFF(AisBackupStatusT, directory);
+	OFF(AisBackupStatusT, checkpointsTotal);
+	OFF(AisBackupStatusT, checkpointsDone);
+	OFF(AisBackupStatusT, bytesTotal);
+	OFF(AisBackupStatusT, bytesDone);
+	OFF(AisBackupStatusT, reason);
+	OFF(AisBackupStatusT, numberOfFailed);
+	OFF(AisBackupStatusT, failed);
+	OFF(AisBackupStatusT, numberOfErrors);
+	OFF(AisBackupStatusT, errors);
+	SIZE(AisBackupCallbacksT);
+	OFF(AisBackupCallbacksT, aisBackupCompletionCallback);
+	SIZE(AisBackupFileErrorT);
+	OFF(AisBackupFileErrorT, file);
+	OFF(AisBackupFileErrorT, problem);
+	OFF(AisBackupFileErrorT, expected);
+	OFF(AisBackupFileErrorT, actual);
+	OFF(AisBackupFileErrorT, message);
+	SIZE(AisBackupVerifyReportT);
+	OFF(AisBackupVerifyReportT, backupId);
+	OFF(AisBackupVerifyReportT, numberOfCheckpoints);
+	OFF(AisBackupVerifyReportT, filesChecked);
+	OFF(AisBackupVerifyReportT, bytesChecked);
+	OFF(AisBackupVerifyReportT, numberOfProblems);
+	OFF(AisBackupVerifyReportT, problems);
+	SIZE(AisBackupRestoreReportT);
+	OFF(AisBackupRestoreReportT, backupId);
+	OFF(AisBackupRestoreReportT, checkpointsRestored);
+	OFF(AisBackupRestoreReportT, bytesRestored);
+	OFF(AisBackupRestoreReportT, checkpointsReplaced);
+	CONST(AIS_BACKUP_MAX_CHECKPOINTS);
+	CONST(AIS_BACKUP_MAX_PATH_LENGTH);
+	CONST(AIS_BACKUP_PHASE_REQUESTED);
+	CONST(AIS_BACKUP_PHASE_DEFINED);
+	CONST(AIS_BACKUP_PHASE_RUNNING);
+	CONST(AIS_BACKUP_PHASE_STOPPING);
+	CONST(AIS_BACKUP_PHASE_DONE);
+	CONST(AIS_BACKUP_PHASE_ABORTED);
+	CONST(AIS_BACKUP_ERROR_DESTINATION_MISSING);
+	CONST(AIS_BACKUP_ERROR_DESTINATION_NOT_WRITABLE);
+	CONST(AIS_BACKUP_ERROR_DESTINATION_FULL);
+	CONST(AIS_BACKUP_ERROR_DEVICE_TIMEOUT);
+	CONST(AIS_BACKUP_ERROR_VANISHED);
+	CONST(AIS_BACKUP_ERROR_CORRUPT);
+	CONST(AIS_BACKUP_ERROR_TRANSIENT);
+	CONST(AIS_BACKUP_ERROR_OTHER);
+	CONST(AIS_BACKUP_FILE_UNSAFE_PATH);
+	CONST(AIS_BACKUP_FILE_UNREADABLE);
+	CONST(AIS_BACKUP_FILE_SIZE);
+	CONST(AIS_BACKUP_FILE_CRC);
 	return 0;
 }

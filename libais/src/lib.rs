@@ -2,9 +2,10 @@
 //!
 //! [`client`] is the safe, blocking Rust client of the executive's IPC
 //! socket: one [`client::Connection`] per library handle. [`clm`],
-//! [`ckpt`] and [`evs`] are a safe API per service over it; the C layer
+//! [`ckpt`], [`evs`] and [`backup`] are a safe API per service over it; the C layer
 //! ([`ffi`]) wraps those.
 
+pub mod backup;
 pub mod ckpt;
 pub mod client;
 pub mod clm;

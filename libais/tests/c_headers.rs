@@ -330,6 +330,105 @@ fn rust_layout() -> BTreeMap<String, u64> {
         EVS_ERR_TOO_MANY_GROUPS,
         TOTEMIP_ADDRLEN,
     );
+    // ais_backup.h
+    size!("AisBackupHandleT", AisBackupHandleT);
+    size!("AisBackupIdT", AisBackupIdT);
+    size!("AisBackupPhaseT", AisBackupPhaseT);
+    size!("AisBackupErrorClassT", AisBackupErrorClassT);
+    size!("AisBackupFileProblemT", AisBackupFileProblemT);
+    size!("AisBackupFailedCheckpointT", AisBackupFailedCheckpointT);
+    off!(
+        "AisBackupFailedCheckpointT",
+        AisBackupFailedCheckpointT,
+        checkpointName,
+        errorClass,
+        message
+    );
+    size!("AisBackupNodeErrorT", AisBackupNodeErrorT);
+    off!(
+        "AisBackupNodeErrorT",
+        AisBackupNodeErrorT,
+        nodeId,
+        errorClass,
+        message
+    );
+    size!("AisBackupStatusT", AisBackupStatusT);
+    off!(
+        "AisBackupStatusT",
+        AisBackupStatusT,
+        backupId,
+        phase,
+        masterNodeId,
+        destination,
+        directory,
+        checkpointsTotal,
+        checkpointsDone,
+        bytesTotal,
+        bytesDone,
+        reason,
+        numberOfFailed,
+        failed,
+        numberOfErrors,
+        errors
+    );
+    size!("AisBackupCallbacksT", AisBackupCallbacksT);
+    off!(
+        "AisBackupCallbacksT",
+        AisBackupCallbacksT,
+        aisBackupCompletionCallback
+    );
+    size!("AisBackupFileErrorT", AisBackupFileErrorT);
+    off!(
+        "AisBackupFileErrorT",
+        AisBackupFileErrorT,
+        file,
+        problem,
+        expected,
+        actual,
+        message
+    );
+    size!("AisBackupVerifyReportT", AisBackupVerifyReportT);
+    off!(
+        "AisBackupVerifyReportT",
+        AisBackupVerifyReportT,
+        backupId,
+        numberOfCheckpoints,
+        filesChecked,
+        bytesChecked,
+        numberOfProblems,
+        problems
+    );
+    size!("AisBackupRestoreReportT", AisBackupRestoreReportT);
+    off!(
+        "AisBackupRestoreReportT",
+        AisBackupRestoreReportT,
+        backupId,
+        checkpointsRestored,
+        bytesRestored,
+        checkpointsReplaced
+    );
+    consts!(
+        AIS_BACKUP_MAX_CHECKPOINTS,
+        AIS_BACKUP_MAX_PATH_LENGTH,
+        AIS_BACKUP_PHASE_REQUESTED,
+        AIS_BACKUP_PHASE_DEFINED,
+        AIS_BACKUP_PHASE_RUNNING,
+        AIS_BACKUP_PHASE_STOPPING,
+        AIS_BACKUP_PHASE_DONE,
+        AIS_BACKUP_PHASE_ABORTED,
+        AIS_BACKUP_ERROR_DESTINATION_MISSING,
+        AIS_BACKUP_ERROR_DESTINATION_NOT_WRITABLE,
+        AIS_BACKUP_ERROR_DESTINATION_FULL,
+        AIS_BACKUP_ERROR_DEVICE_TIMEOUT,
+        AIS_BACKUP_ERROR_VANISHED,
+        AIS_BACKUP_ERROR_CORRUPT,
+        AIS_BACKUP_ERROR_TRANSIENT,
+        AIS_BACKUP_ERROR_OTHER,
+        AIS_BACKUP_FILE_UNSAFE_PATH,
+        AIS_BACKUP_FILE_UNREADABLE,
+        AIS_BACKUP_FILE_SIZE,
+        AIS_BACKUP_FILE_CRC,
+    );
     m
 }
 
@@ -483,12 +582,24 @@ fn the_library_has_its_soname_and_exports_only_the_api() {
         "evs_mcast_joined",
         "evs_mcast_groups",
         "evs_membership_get",
+        "aisBackupInitialize",
+        "aisBackupSelectionObjectGet",
+        "aisBackupDispatch",
+        "aisBackupFinalize",
+        "aisBackupStart",
+        "aisBackupStatusGet",
+        "aisBackupStatusFree",
+        "aisBackupListGet",
+        "aisBackupListFree",
+        "aisBackupVerify",
+        "aisBackupVerifyReportFree",
+        "aisBackupRestore",
     ] {
         assert!(exported.contains(&f), "{f} not exported: {exported:?}");
     }
     let foreign: Vec<&&str> = exported
         .iter()
-        .filter(|n| !(n.starts_with("sa") || n.starts_with("evs_")))
+        .filter(|n| !(n.starts_with("sa") || n.starts_with("evs_") || n.starts_with("aisBackup")))
         .collect();
     assert!(foreign.is_empty(), "unexpected exports: {foreign:?}");
 }

@@ -463,7 +463,39 @@ impl Node {
         }
     }
 
+    /// A backup file job ended (the daemon's workers ran it).
+    pub fn handle_backup_io_done(&mut self, now: Instant, done: services::backup::BackupIoDone) {
+        let mut tx = TotemTx {
+            totem: &mut self.totem,
+            now,
+        };
+        self.table.handle_backup_io_done(now, &mut tx, done);
+        self.process(now);
+    }
+
+    /// Re-registers running backup jobs with the master (SIGHUP).
+    pub fn backup_reregister(&mut self, now: Instant) {
+        let mut tx = TotemTx {
+            totem: &mut self.totem,
+            now,
+        };
+        self.table.backup_reregister(now, &mut tx);
+        self.process(now);
+    }
+
+    /// Whether backup work is in flight here (file jobs, unsent reports).
+    pub fn backup_busy(&self) -> bool {
+        self.table.backup_busy()
+    }
+
     // ----- outputs -----------------------------------------------------------
+
+    /// The next backup file job for the driver's workers (drain with the
+    /// client frames; the driver runs it off the event loop and answers
+    /// with [`Node::handle_backup_io_done`]).
+    pub fn poll_backup_io(&mut self) -> Option<services::backup::BackupIo> {
+        self.table.poll_backup_io()
+    }
 
     /// The next datagram to send (drain first).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {

@@ -10,8 +10,9 @@
 //! - [`service`]: [`ServiceId`], which engine a connection talks to;
 //! - [`setup`]: the first exchange on a connection ([`Hello`] and its reply);
 //! - [`status`]: the status service's messages (ring status, counters);
-//! - [`clm`], [`evs`], [`ckpt`]: the CLM, EVS and CKPT services' requests,
-//!   responses and callbacks.
+//! - [`clm`], [`evs`], [`ckpt`], [`backup`]: the CLM, EVS, CKPT and BACKUP
+//!   services' requests, responses and callbacks;
+//! - [`backup_file`]: the on-disk format of a backup (manifest, data files).
 //!
 //! # A connection's life
 //! 1. The client connects to the executive's socket. The executive checks
@@ -29,6 +30,8 @@
 //! panics, never allocates by a length it has not checked against the bytes
 //! actually present.
 
+pub mod backup;
+pub mod backup_file;
 pub mod ckpt;
 pub mod clm;
 pub mod codec;

@@ -108,6 +108,32 @@ pub trait Engine: std::fmt::Debug + Send {
 
     /// A human-readable dump of the engine's state.
     fn dump(&self) -> String;
+
+    // ----- the hooks between CKPT, BACKUP and the backup workers ----------
+
+    /// An immutable snapshot of the checkpoints this engine holds, taken
+    /// now (CKPT implements it; the data is shared, copy on write). Other
+    /// engines read it through [`Ctx::checkpoint_snapshot`].
+    fn checkpoint_snapshot(&self) -> Option<Vec<crate::backup::SnapshotItem>> {
+        None
+    }
+
+    /// The next file job for the driver's backup workers (BACKUP).
+    fn poll_backup_io(&mut self) -> Option<crate::backup::BackupIo> {
+        None
+    }
+
+    /// A backup file job ended (BACKUP).
+    fn handle_backup_io_done(&mut self, _ctx: &mut Ctx<'_>, _done: crate::backup::BackupIoDone) {}
+
+    /// Re-register running backup jobs with the master now (BACKUP, on
+    /// SIGHUP).
+    fn backup_reregister(&mut self, _ctx: &mut Ctx<'_>) {}
+
+    /// Whether backup work is in flight here (BACKUP; SIGTERM waits).
+    fn backup_busy(&self) -> bool {
+        false
+    }
 }
 
 /// Where an engine's multicasts go: the ring. The node implements it over
@@ -171,6 +197,12 @@ pub struct Ctx<'a> {
     service: ServiceId,
     tx: &'a mut dyn RingTx,
     out: &'a mut Vec<ClientOutput>,
+    /// The other engines of the table (before and after this one), read
+    /// only: how BACKUP reads CKPT's snapshot at the cut.
+    peers: [&'a [Box<dyn Engine>]; 2],
+    /// Messages delivered in the current regular configuration before the
+    /// one being handled.
+    position: u64,
 }
 
 impl std::fmt::Debug for Ctx<'_> {
@@ -197,7 +229,38 @@ impl<'a> Ctx<'a> {
             service,
             tx,
             out,
+            peers: [&[], &[]],
+            position: 0,
         }
+    }
+
+    /// The same context, with read access to the other engines of the
+    /// table and the delivery position (the table sets these).
+    pub fn with_peers(
+        mut self,
+        before: &'a [Box<dyn Engine>],
+        after: &'a [Box<dyn Engine>],
+        position: u64,
+    ) -> Ctx<'a> {
+        self.peers = [before, after];
+        self.position = position;
+        self
+    }
+
+    /// A snapshot of the checkpoint store as it is at this point of the
+    /// total order, if a CKPT engine is in the table.
+    pub fn checkpoint_snapshot(&self) -> Option<Vec<crate::backup::SnapshotItem>> {
+        self.peers
+            .iter()
+            .flat_map(|p| p.iter())
+            .find_map(|e| e.checkpoint_snapshot())
+    }
+
+    /// How many messages the current regular configuration delivered
+    /// before the one being handled: with the ring id, a message's
+    /// position in the total order.
+    pub fn delivery_position(&self) -> u64 {
+        self.position
     }
 
     /// This node's id.

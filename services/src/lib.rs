@@ -6,7 +6,8 @@
 //! - [`table`]: the [`ServiceTable`] that holds the engines in handler-list
 //!   order and routes deliveries, configuration changes and client
 //!   requests to them;
-//! - [`clm`], [`evs`], [`ckpt`]: the CLM, EVS and CKPT engines.
+//! - [`clm`], [`evs`], [`ckpt`], [`backup`]: the CLM, EVS, CKPT and BACKUP
+//!   engines.
 //!
 //! # Driving a table
 //! The node feeds it Totem's events in the order Totem produced them
@@ -16,6 +17,7 @@
 //! [`ServiceTable::take_outputs`] (frames for clients) and
 //! [`ServiceTable::poll_event`] (sync progress). `now` never goes back.
 
+pub mod backup;
 pub mod barrier;
 pub mod ckpt;
 pub mod clm;
@@ -27,7 +29,7 @@ pub use engine::{ClientOutput, ConnId, Ctx, Engine, ExecHeader, RingTx, RingView
 pub use table::{ServiceTable, SyncEvent, TableError, TableStats};
 
 /// The engines of a standard executive, in handler-list order (CLM, EVS,
-/// CKPT; BACKUP joins them as it lands), minus those in `disabled`. CKPT
+/// CKPT, BACKUP), minus those in `disabled`. CKPT
 /// gets [`ckpt::DEFAULT_MEMORY_LIMIT_BYTES`] and takes the executive's boot
 /// time as the wall clock at `Instant::ZERO` (the daemon starts its clock
 /// there); a driver that wants another memory limit builds
@@ -37,10 +39,14 @@ pub fn standard_engines(
     disabled: &[proto::ServiceId],
 ) -> Vec<Box<dyn Engine>> {
     let ckpt = ckpt::CkptConfig::new(local.boot_timestamp_ns);
+    let backup = backup::BackupConfig {
+        boot_timestamp_ns: local.boot_timestamp_ns,
+    };
     let all: Vec<Box<dyn Engine>> = vec![
         Box::new(clm::Clm::new(local)),
         Box::new(evs::Evs::new()),
         Box::new(ckpt::Ckpt::new(ckpt)),
+        Box::new(backup::Backup::new(backup)),
     ];
     all.into_iter()
         .filter(|e| !disabled.contains(&e.service()))

@@ -56,6 +56,8 @@ pub struct ServiceTable {
     out: Vec<ClientOutput>,
     events: VecDeque<SyncEvent>,
     stats: TableStats,
+    /// Messages delivered in the current regular configuration.
+    delivered: u64,
 }
 
 impl ServiceTable {
@@ -90,6 +92,7 @@ impl ServiceTable {
             out: Vec::new(),
             events: VecDeque::new(),
             stats: TableStats::default(),
+            delivered: 0,
         })
     }
 
@@ -139,8 +142,15 @@ impl ServiceTable {
         tx: &mut dyn RingTx,
         f: impl FnOnce(&mut dyn Engine, &mut Ctx<'_>) -> R,
     ) -> R {
-        let engine = &mut self.engines[i];
-        let mut ctx = Ctx::new(now, &self.view, engine.service(), tx, &mut self.out);
+        let (before, rest) = self.engines.split_at_mut(i);
+        let (engine, after) = rest
+            .split_first_mut()
+            .expect("callers pass an index of the table");
+        let mut ctx = Ctx::new(now, &self.view, engine.service(), tx, &mut self.out).with_peers(
+            before,
+            after,
+            self.delivered,
+        );
         f(&mut **engine, &mut ctx)
     }
 
@@ -155,6 +165,7 @@ impl ServiceTable {
             self.view.ring_id = change.ring_id;
             self.view.members = change.members.clone();
             self.view.synced = false;
+            self.delivered = 0;
             let actions = self.barrier.on_regular(change.ring_id, &change.members);
             if was_running {
                 self.events.push_back(SyncEvent::Aborted(old_ring));
@@ -172,6 +183,11 @@ impl ServiceTable {
 
     /// A message delivered by Totem.
     pub fn deliver(&mut self, now: Instant, tx: &mut dyn RingTx, d: &Delivery) {
+        self.deliver_one(now, tx, d);
+        self.delivered += 1;
+    }
+
+    fn deliver_one(&mut self, now: Instant, tx: &mut dyn RingTx, d: &Delivery) {
         let Some((service, id, body)) = ExecHeader::decode(&d.payload) else {
             self.stats.dropped_exec += 1;
             return;
@@ -343,5 +359,37 @@ impl ServiceTable {
     /// The next sync event.
     pub fn poll_event(&mut self) -> Option<SyncEvent> {
         self.events.pop_front()
+    }
+
+    // ----- backup file jobs ------------------------------------------------
+
+    /// The next file job of the BACKUP engine for the driver's workers.
+    pub fn poll_backup_io(&mut self) -> Option<crate::backup::BackupIo> {
+        self.engines.iter_mut().find_map(|e| e.poll_backup_io())
+    }
+
+    /// A backup file job ended; the driver passes the time it learnt it.
+    pub fn handle_backup_io_done(
+        &mut self,
+        now: Instant,
+        tx: &mut dyn RingTx,
+        done: crate::backup::BackupIoDone,
+    ) {
+        if let Some(i) = self.position(ServiceId::Backup) {
+            self.with_engine(i, now, tx, |e, ctx| e.handle_backup_io_done(ctx, done));
+        }
+        self.pump(now, tx);
+    }
+
+    /// Re-registers running backup jobs with the master (SIGHUP).
+    pub fn backup_reregister(&mut self, now: Instant, tx: &mut dyn RingTx) {
+        if let Some(i) = self.position(ServiceId::Backup) {
+            self.with_engine(i, now, tx, |e, ctx| e.backup_reregister(ctx));
+        }
+    }
+
+    /// Whether backup work is in flight on this node.
+    pub fn backup_busy(&self) -> bool {
+        self.engines.iter().any(|e| e.backup_busy())
     }
 }

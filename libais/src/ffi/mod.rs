@@ -1,5 +1,6 @@
-//! The C layer of `libais.so`: `saClm.h`, `saCkpt.h` and `evs.h` over the
-//! safe Rust layer ([`crate::clm`], [`crate::ckpt`], [`crate::evs`]).
+//! The C layer of `libais.so`: `saClm.h`, `saCkpt.h`, `evs.h` and
+//! `ais_backup.h` over the safe Rust layer ([`crate::clm`], [`crate::ckpt`],
+//! [`crate::evs`], [`crate::backup`]).
 //!
 //! Thin and mechanical (STYLE rule 13). Every exported function
 //! 1. runs its body inside [`boundary`], which catches any panic and
@@ -43,6 +44,7 @@
 
 #![allow(unsafe_code)]
 
+pub mod backup;
 pub mod ckpt;
 pub mod clm;
 pub mod evs;

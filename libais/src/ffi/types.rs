@@ -505,3 +505,182 @@ pub struct iovec {
     /// `iov_len`.
     pub iov_len: usize,
 }
+
+// ---- ais_backup.h ---------------------------------------------------------
+
+/// `AisBackupHandleT`.
+pub type AisBackupHandleT = SaUint64T;
+/// `AisBackupIdT`.
+pub type AisBackupIdT = SaUint64T;
+/// `AIS_BACKUP_MAX_CHECKPOINTS`.
+pub const AIS_BACKUP_MAX_CHECKPOINTS: usize = proto::backup::MAX_CHECKPOINTS;
+/// `AIS_BACKUP_MAX_PATH_LENGTH`.
+pub const AIS_BACKUP_MAX_PATH_LENGTH: usize = proto::backup::MAX_PATH_BYTES;
+
+/// `AisBackupPhaseT` (an enum; values of [`proto::backup::JobPhase`]).
+pub type AisBackupPhaseT = c_uint;
+/// `AIS_BACKUP_PHASE_REQUESTED`.
+pub const AIS_BACKUP_PHASE_REQUESTED: AisBackupPhaseT = 1;
+/// `AIS_BACKUP_PHASE_DEFINED`.
+pub const AIS_BACKUP_PHASE_DEFINED: AisBackupPhaseT = 2;
+/// `AIS_BACKUP_PHASE_RUNNING`.
+pub const AIS_BACKUP_PHASE_RUNNING: AisBackupPhaseT = 3;
+/// `AIS_BACKUP_PHASE_STOPPING`.
+pub const AIS_BACKUP_PHASE_STOPPING: AisBackupPhaseT = 4;
+/// `AIS_BACKUP_PHASE_DONE`.
+pub const AIS_BACKUP_PHASE_DONE: AisBackupPhaseT = 5;
+/// `AIS_BACKUP_PHASE_ABORTED`.
+pub const AIS_BACKUP_PHASE_ABORTED: AisBackupPhaseT = 6;
+
+/// `AisBackupErrorClassT` (an enum; values of [`proto::backup::ErrorClass`]).
+pub type AisBackupErrorClassT = c_uint;
+/// `AIS_BACKUP_ERROR_DESTINATION_MISSING`.
+pub const AIS_BACKUP_ERROR_DESTINATION_MISSING: AisBackupErrorClassT = 1;
+/// `AIS_BACKUP_ERROR_DESTINATION_NOT_WRITABLE`.
+pub const AIS_BACKUP_ERROR_DESTINATION_NOT_WRITABLE: AisBackupErrorClassT = 2;
+/// `AIS_BACKUP_ERROR_DESTINATION_FULL`.
+pub const AIS_BACKUP_ERROR_DESTINATION_FULL: AisBackupErrorClassT = 3;
+/// `AIS_BACKUP_ERROR_DEVICE_TIMEOUT`.
+pub const AIS_BACKUP_ERROR_DEVICE_TIMEOUT: AisBackupErrorClassT = 4;
+/// `AIS_BACKUP_ERROR_VANISHED`.
+pub const AIS_BACKUP_ERROR_VANISHED: AisBackupErrorClassT = 5;
+/// `AIS_BACKUP_ERROR_CORRUPT`.
+pub const AIS_BACKUP_ERROR_CORRUPT: AisBackupErrorClassT = 6;
+/// `AIS_BACKUP_ERROR_TRANSIENT`.
+pub const AIS_BACKUP_ERROR_TRANSIENT: AisBackupErrorClassT = 7;
+/// `AIS_BACKUP_ERROR_OTHER`.
+pub const AIS_BACKUP_ERROR_OTHER: AisBackupErrorClassT = 8;
+
+/// `AisBackupFailedCheckpointT`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct AisBackupFailedCheckpointT {
+    /// `checkpointName`.
+    pub checkpointName: SaNameT,
+    /// `errorClass`.
+    pub errorClass: AisBackupErrorClassT,
+    /// `message`.
+    pub message: *mut c_char,
+}
+
+/// `AisBackupNodeErrorT`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct AisBackupNodeErrorT {
+    /// `nodeId`.
+    pub nodeId: SaUint32T,
+    /// `errorClass`.
+    pub errorClass: AisBackupErrorClassT,
+    /// `message`.
+    pub message: *mut c_char,
+}
+
+/// `AisBackupStatusT`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct AisBackupStatusT {
+    /// `backupId`.
+    pub backupId: AisBackupIdT,
+    /// `phase`.
+    pub phase: AisBackupPhaseT,
+    /// `masterNodeId`.
+    pub masterNodeId: SaUint32T,
+    /// `destination`.
+    pub destination: *mut c_char,
+    /// `directory`.
+    pub directory: *mut c_char,
+    /// `checkpointsTotal`.
+    pub checkpointsTotal: SaUint32T,
+    /// `checkpointsDone`.
+    pub checkpointsDone: SaUint32T,
+    /// `bytesTotal`.
+    pub bytesTotal: SaUint64T,
+    /// `bytesDone`.
+    pub bytesDone: SaUint64T,
+    /// `reason`.
+    pub reason: *mut c_char,
+    /// `numberOfFailed`.
+    pub numberOfFailed: SaUint32T,
+    /// `failed`.
+    pub failed: *mut AisBackupFailedCheckpointT,
+    /// `numberOfErrors`.
+    pub numberOfErrors: SaUint32T,
+    /// `errors`.
+    pub errors: *mut AisBackupNodeErrorT,
+}
+
+/// `AisBackupCompletionCallbackT` (nullable).
+pub type AisBackupCompletionCallbackT = Option<
+    unsafe extern "C" fn(
+        invocation: SaInvocationT,
+        error: SaAisErrorT,
+        status: *const AisBackupStatusT,
+    ),
+>;
+
+/// `AisBackupCallbacksT`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AisBackupCallbacksT {
+    /// `aisBackupCompletionCallback`.
+    pub aisBackupCompletionCallback: AisBackupCompletionCallbackT,
+}
+
+/// `AisBackupFileProblemT` (an enum).
+pub type AisBackupFileProblemT = c_uint;
+/// `AIS_BACKUP_FILE_UNSAFE_PATH`.
+pub const AIS_BACKUP_FILE_UNSAFE_PATH: AisBackupFileProblemT = 1;
+/// `AIS_BACKUP_FILE_UNREADABLE`.
+pub const AIS_BACKUP_FILE_UNREADABLE: AisBackupFileProblemT = 2;
+/// `AIS_BACKUP_FILE_SIZE`.
+pub const AIS_BACKUP_FILE_SIZE: AisBackupFileProblemT = 3;
+/// `AIS_BACKUP_FILE_CRC`.
+pub const AIS_BACKUP_FILE_CRC: AisBackupFileProblemT = 4;
+
+/// `AisBackupFileErrorT`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct AisBackupFileErrorT {
+    /// `file`.
+    pub file: *mut c_char,
+    /// `problem`.
+    pub problem: AisBackupFileProblemT,
+    /// `expected`.
+    pub expected: SaUint64T,
+    /// `actual`.
+    pub actual: SaUint64T,
+    /// `message`.
+    pub message: *mut c_char,
+}
+
+/// `AisBackupVerifyReportT`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct AisBackupVerifyReportT {
+    /// `backupId`.
+    pub backupId: AisBackupIdT,
+    /// `numberOfCheckpoints`.
+    pub numberOfCheckpoints: SaUint32T,
+    /// `filesChecked`.
+    pub filesChecked: SaUint64T,
+    /// `bytesChecked`.
+    pub bytesChecked: SaUint64T,
+    /// `numberOfProblems`.
+    pub numberOfProblems: SaUint32T,
+    /// `problems`.
+    pub problems: *mut AisBackupFileErrorT,
+}
+
+/// `AisBackupRestoreReportT`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct AisBackupRestoreReportT {
+    /// `backupId`.
+    pub backupId: AisBackupIdT,
+    /// `checkpointsRestored`.
+    pub checkpointsRestored: SaUint32T,
+    /// `bytesRestored`.
+    pub bytesRestored: SaUint64T,
+    /// `checkpointsReplaced`.
+    pub checkpointsReplaced: SaUint32T,
+}

@@ -28,7 +28,7 @@ pub struct Stage {
 }
 
 /// The headers this crate installs.
-pub const HEADERS: [&str; 4] = ["saAis.h", "saClm.h", "saCkpt.h", "evs.h"];
+pub const HEADERS: [&str; 5] = ["saAis.h", "saClm.h", "saCkpt.h", "evs.h", "ais_backup.h"];
 
 /// The cargo profile directory this test binary was built into.
 fn profile_dir() -> PathBuf {

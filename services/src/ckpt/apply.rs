@@ -400,7 +400,7 @@ impl Ckpt {
                 size: 0,
                 last_update_ns: origin.wall_ns,
                 modified: 0,
-                local: Local::Valid(Vec::new()),
+                local: Local::Valid(Bytes::new()),
             };
             self.store.insert_section(id, Bytes::new(), default);
         }

@@ -1146,6 +1146,43 @@ impl Engine for Ckpt {
         !matches!(id, STORE_STATUS | LIST | ITERATION_FINALIZE)
     }
 
+    /// Every linked checkpoint as this replica holds it now, in name order:
+    /// BACKUP's cut. Section data is shared with the store (a later write
+    /// copies it, see `Store::write_local`), so taking it copies no data.
+    fn checkpoint_snapshot(&self) -> Option<Vec<crate::backup::SnapshotItem>> {
+        let mut out = Vec::with_capacity(self.store.names.len());
+        for (name, id) in &self.store.names {
+            let Some(c) = self.store.ckpts.get(id) else {
+                continue;
+            };
+            let mut intact = true;
+            let sections = c
+                .sections
+                .iter()
+                .map(|(sid, sec)| proto::backup_file::SectionImage {
+                    id: sid.clone(),
+                    expiration_ns: sec.expiration_ns,
+                    data: match &sec.local {
+                        store::Local::Valid(d) => d.clone(),
+                        _ => {
+                            intact = false;
+                            Bytes::new()
+                        }
+                    },
+                })
+                .collect();
+            out.push(crate::backup::SnapshotItem {
+                image: proto::backup_file::CheckpointImage {
+                    name: name.clone(),
+                    attributes: c.attrs,
+                    sections,
+                },
+                intact,
+            });
+        }
+        Some(out)
+    }
+
     fn lib_init(&mut self, ctx: &mut Ctx<'_>, conn: ConnId) {
         self.me = Some(ctx.local());
         self.conns.entry(conn).or_default();

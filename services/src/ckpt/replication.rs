@@ -444,7 +444,7 @@ impl Ckpt {
                     c.generated = g;
                 }
                 let local = if local_ok {
-                    Local::Valid(data.to_vec())
+                    Local::Valid(data.clone())
                 } else {
                     Local::Corrupted
                 };
@@ -486,7 +486,7 @@ impl Ckpt {
                 }
                 self.store.set_size(id, &sid, data.len() as u64);
                 if local_ok {
-                    self.store.set_local(id, &sid, Local::Valid(data.to_vec()));
+                    self.store.set_local(id, &sid, Local::Valid(data.clone()));
                 }
                 Reply::Done(Bytes::new())
             }
@@ -559,7 +559,7 @@ impl Ckpt {
         }
         let (status, data) = match c.sections.get(&section).map(|s| &s.local) {
             None => (Err(AisError::NotExist), Bytes::new()),
-            Some(Local::Valid(d)) => (Ok(()), Bytes::copy_from_slice(d)),
+            Some(Local::Valid(d)) => (Ok(()), d.clone()),
             Some(_) => (Err(AisError::FailedOperation), Bytes::new()),
         };
         let copy = Copy {
@@ -594,7 +594,7 @@ impl Ckpt {
                     Ok(()) if fresh && copy.data.len() as u64 == size => {
                         let cost = (copy.id.len() + copy.data.len()) as i128;
                         if self.fits(cost) {
-                            let l = Local::Valid(copy.data.to_vec());
+                            let l = Local::Valid(copy.data.clone());
                             self.store.set_local(copy.ckpt, &copy.id, l);
                         } else {
                             self.mark_corrupted(copy.ckpt, &copy.id);

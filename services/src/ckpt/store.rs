@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use proto::ckpt::{CheckpointKey, CreationAttributes};
 use proto::Encoder;
 use totem::NodeId;
@@ -31,8 +31,10 @@ pub(crate) type CkptId = CheckpointKey;
 /// What this node holds of a section.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Local {
-    /// The bytes, `size` long.
-    Valid(Vec<u8>),
+    /// The bytes, `size` long. Shared, never mutated in place while
+    /// shared: a backup snapshot holds clones of them (copy on write, see
+    /// [`Store::write_local`]).
+    Valid(Bytes),
     /// Lost; a full copy was asked of the recovery source.
     Recovering,
     /// Lost, and the last recovery failed.
@@ -360,10 +362,18 @@ impl Store {
         };
         let end = start + data.len();
         let before = v.len();
-        if v.len() < end {
-            v.resize(end, 0);
+        // Copy on write: in place when this store holds the only reference,
+        // a fresh copy when a backup snapshot still shares the old bytes
+        // (the snapshot must keep seeing the state at its cut).
+        let mut m = match std::mem::take(v).try_into_mut() {
+            Ok(m) => m,
+            Err(shared) => BytesMut::from(&shared[..]),
+        };
+        if m.len() < end {
+            m.resize(end, 0);
         }
-        v[start..end].copy_from_slice(data);
+        m[start..end].copy_from_slice(data);
+        *v = m.freeze();
         self.local_bytes += (v.len() - before) as u64;
     }
 }
@@ -474,7 +484,7 @@ mod tests {
             size: 3,
             last_update_ns: 0,
             modified: 0,
-            local: Local::Valid(vec![1, 2, 3]),
+            local: Local::Valid(Bytes::from_static(&[1, 2, 3])),
         };
         st.insert_section(key(1), Bytes::from_static(b"s"), s);
         assert_eq!((st.data_bytes, st.local_bytes, st.expiry.len()), (3, 4, 1));

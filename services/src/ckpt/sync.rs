@@ -350,7 +350,7 @@ impl Ckpt {
                         last_update_ns: s.last_update_ns,
                         modified: s.modified,
                         data: match &s.local {
-                            Local::Valid(d) => Some(Bytes::copy_from_slice(d)),
+                            Local::Valid(d) => Some(d.clone()),
                             _ => None,
                         },
                     };
@@ -523,7 +523,7 @@ impl Ckpt {
                         .into_iter()
                         .map(|(sid, s)| {
                             let local = match s.data {
-                                Some(d) if d.len() as u64 == s.size => Local::Valid(d.to_vec()),
+                                Some(d) if d.len() as u64 == s.size => Local::Valid(d),
                                 _ => Local::Corrupted,
                             };
                             let sec = Section {
