@@ -256,6 +256,9 @@ pub struct Backup {
     jobs: BTreeMap<u64, Job>,
     /// Ended jobs, newest first, at most [`MAX_JOBS`].
     finished: VecDeque<JobStatus>,
+    /// Jobs this node put on the ring whose REQUEST is not delivered yet
+    /// (so STATUS knows them at once); at most [`MAX_ACTIVE_JOBS`].
+    requested: BTreeMap<u64, Request>,
     io_out: VecDeque<BackupIo>,
     outbox: VecDeque<Msg>,
     retry_at: Option<Instant>,
@@ -278,6 +281,7 @@ impl Backup {
             next_seq,
             jobs: BTreeMap::new(),
             finished: VecDeque::new(),
+            requested: BTreeMap::new(),
             io_out: VecDeque::new(),
             outbox: VecDeque::new(),
             retry_at: None,
@@ -379,14 +383,32 @@ impl Backup {
                 }
                 JobPhase::Running => self.drive_running(ctx, id),
                 JobPhase::Stopping => {
+                    let me = ctx.local().get();
+                    let ring = ctx.ring.members.clone();
                     let job = self.jobs.get_mut(&id).expect("listed above");
                     if !job.manifest_writing {
                         job.manifest_writing = true;
-                        let manifest = manifest(job, ctx.local().get());
+                        let manifest = manifest(job, me);
+                        // What members that left may have left behind
+                        // (reachable on a shared destination) goes before
+                        // the manifest, so a complete backup has no stray
+                        // file.
+                        let kept: BTreeSet<&String> =
+                            manifest.entries.iter().map(|e| &e.file).collect();
+                        let remove_first = job
+                            .members
+                            .iter()
+                            .filter(|&&m| m != me && !ring.iter().any(|n| n.get() == m))
+                            .flat_map(|&m| {
+                                (0..job.items.len() as u32).map(move |i| data_file_name(id, m, i))
+                            })
+                            .filter(|f| !kept.contains(f))
+                            .collect();
                         self.io_out.push_back(BackupIo::WriteManifest {
                             backup_id: id,
                             dir: job.dir(),
                             manifest,
+                            remove_first,
                         });
                     }
                 }
@@ -454,6 +476,7 @@ impl Backup {
     fn apply(&mut self, ctx: &mut Ctx<'_>, msg: Msg) {
         match msg {
             Msg::Request(r) => {
+                self.requested.remove(&r.backup_id);
                 let known = self.jobs.contains_key(&r.backup_id)
                     || self.finished.iter().any(|j| j.backup_id == r.backup_id);
                 if !known && self.jobs.len() < 2 * MAX_ACTIVE_JOBS {
@@ -494,7 +517,8 @@ impl Backup {
                 let Some(it) = j.items.get_mut(item as usize) else {
                     return;
                 };
-                if j.phase == JobPhase::Running && it.state == (ItemState::Pending { owner: from }) {
+                if j.phase == JobPhase::Running && it.state == (ItemState::Pending { owner: from })
+                {
                     it.state = ItemState::Pending { owner: to };
                     self.stats.rescheduled += 1;
                     info!("BACKUP: job {backup_id:016x}: checkpoint {item} moves from node {from} to node {to}");
@@ -749,24 +773,13 @@ impl Backup {
                 _ => None,
             })
             .collect();
-        let me = ctx.local().get();
-        let mut orphans: Vec<String> = job
+        // Files this node wrote for checkpoints that moved elsewhere.
+        let orphans: Vec<String> = job
             .my_files
             .iter()
             .filter(|f| !kept.contains(f))
             .cloned()
             .collect();
-        if Self::is_master(ctx) {
-            for &m in &job.members {
-                if m != me && !ctx.ring.members.iter().any(|n| n.get() == m) {
-                    orphans.extend(
-                        (0..job.items.len() as u32)
-                            .map(|i| data_file_name(backup_id, m, i))
-                            .filter(|f| !kept.contains(f)),
-                    );
-                }
-            }
-        }
         if !orphans.is_empty() {
             self.io_out.push_back(BackupIo::Remove {
                 backup_id,
@@ -880,7 +893,9 @@ impl Backup {
         };
         match done.item {
             None => {
-                job.manifest_writing = false;
+                // Stays set after a success: COMPLETE is on its way, the
+                // manifest must not be written again meanwhile.
+                job.manifest_writing = done.result.is_ok();
                 if job.phase != JobPhase::Stopping || !Self::is_master(ctx) {
                     return;
                 }
@@ -963,10 +978,16 @@ impl Backup {
     }
 
     fn lookup(&self, ctx: &Ctx<'_>, id: u64) -> Option<JobStatus> {
+        let master = Self::master(ctx);
         self.jobs
             .get(&id)
-            .map(|j| j.status(Self::master(ctx)))
+            .map(|j| j.status(master))
             .or_else(|| self.finished.iter().find(|j| j.backup_id == id).cloned())
+            .or_else(|| {
+                self.requested
+                    .get(&id)
+                    .map(|r| Job::new(r.clone()).status(master))
+            })
     }
 }
 
@@ -1036,7 +1057,7 @@ impl Engine for Backup {
                 if !s.destination.starts_with('/') || s.destination.contains('\0') {
                     return Err(AisError::InvalidParam);
                 }
-                if self.jobs.len() >= MAX_ACTIVE_JOBS {
+                if self.jobs.len() + self.requested.len() >= MAX_ACTIVE_JOBS {
                     return Err(AisError::NoResources);
                 }
                 let me = ctx.local().get();
@@ -1058,6 +1079,9 @@ impl Engine for Backup {
                 }
                 let (mid, b) = m.encode();
                 ctx.mcast(mid, &b, Guarantee::Agreed)?;
+                if let Msg::Request(r) = m {
+                    self.requested.insert(backup_id, r);
+                }
                 self.next_seq = self.next_seq.wrapping_add(1);
                 ctx.respond(conn, id, Ok(()), StartReply { backup_id }.encode());
                 Ok(())
@@ -1205,4 +1229,3 @@ impl Engine for Backup {
         s
     }
 }
-

@@ -9,7 +9,9 @@
 //! Athena backup system's `abs_register_device` with its job pointer).
 
 use bytes::Bytes;
-use proto::backup::{ErrorClass, MAX_CHECKPOINTS, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_PATH_BYTES};
+use proto::backup::{
+    ErrorClass, MAX_CHECKPOINTS, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_PATH_BYTES,
+};
 use proto::backup::{NodeError, MAX_ERRORS};
 use proto::backup_file::{Cut, FileDigest, MAX_MEMBERS};
 use proto::{DecodeError, Decoder, Encoder};
