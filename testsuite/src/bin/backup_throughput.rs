@@ -66,7 +66,10 @@ fn main() {
                 *b = (i as u8) ^ (s as u8) ^ (c as u8);
             }
             let id = format!("s{s}");
-            retry(|| ck.section_create(&h, id.as_bytes(), TIME_END, &[]).map(|_| ()));
+            retry(|| {
+                ck.section_create(&h, id.as_bytes(), TIME_END, &[])
+                    .map(|_| ())
+            });
             let el = [WriteElement {
                 section_id: id.as_bytes(),
                 offset: 0,
@@ -78,13 +81,22 @@ fn main() {
     }
     let total = (ckpts * per * SECTION_BYTES) as f64 / (1024.0 * 1024.0);
     let load = t.elapsed();
-    println!("load:    {total:.0} MiB in {:.2} s = {:.1} MiB/s", load.as_secs_f64(), total / load.as_secs_f64());
+    println!(
+        "load:    {total:.0} MiB in {:.2} s = {:.1} MiB/s",
+        load.as_secs_f64(),
+        total / load.as_secs_f64()
+    );
 
     let mut b = retry(|| Backup::connect_with(&cfg));
     let t = Instant::now();
     let id = retry(|| b.start(1, &dest, &[]));
     let done = b
-        .wait_complete(id, Duration::from_secs(3600), Duration::from_secs(1), &mut |_| {})
+        .wait_complete(
+            id,
+            Duration::from_secs(3600),
+            Duration::from_secs(1),
+            &mut |_| {},
+        )
         .expect("backup ends");
     let took = t.elapsed();
     assert_eq!(done.status, Ok(()), "{:?}", done.job);
@@ -98,7 +110,11 @@ fn main() {
     let t = Instant::now();
     let r = backup::verify(&dir).expect("verify");
     assert!(r.is_ok());
-    println!("verify:  {total:.0} MiB in {:.2} s = {:.1} MiB/s", t.elapsed().as_secs_f64(), total / t.elapsed().as_secs_f64());
+    println!(
+        "verify:  {total:.0} MiB in {:.2} s = {:.1} MiB/s",
+        t.elapsed().as_secs_f64(),
+        total / t.elapsed().as_secs_f64()
+    );
     let t = Instant::now();
     let rep = backup::restore(&cfg, &dir, RestoreOptions { overwrite: true }, &mut |_| {})
         .expect("restore");
