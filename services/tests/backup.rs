@@ -78,6 +78,22 @@ impl Cluster {
         c
     }
 
+    /// Node `id` restarts: a fresh table, out of the ring until the next
+    /// [`Cluster::configure`] names it.
+    fn restart(&mut self, id: u32) {
+        let i = self.idx(id);
+        let local = LocalNode {
+            address: format!("127.0.0.{id}"),
+            family: proto::clm::AddressFamily::Inet,
+            name: format!("node{id}"),
+            boot_timestamp_ns: 9_000_000_000,
+        };
+        self.tables[i].1 =
+            ServiceTable::new(n(id), services::standard_engines(local, &[])).unwrap();
+        self.io.remove(&id);
+        self.members.retain(|m| *m != n(id));
+    }
+
     fn idx(&self, id: u32) -> usize {
         self.tables.iter().position(|t| t.0 == n(id)).unwrap()
     }
@@ -499,4 +515,38 @@ fn transient_errors_are_retried_a_bounded_number_of_times_and_vanished_ones_not_
 
 fn backup_attempts() -> u32 {
     services::backup::MAX_TRANSIENT_ATTEMPTS
+}
+
+#[test]
+fn a_restarted_master_rebuilds_the_job_from_the_registrations() {
+    let mut c = Cluster::new(&[1, 2, 3]);
+    six(&mut c);
+    let id = c.start(3, "/backups", &[]);
+    // The master dies; node 2 takes over and moves node 1's share.
+    c.restart(1);
+    c.configure(&[2, 3]);
+    // Node 1 comes back empty before the shares are written: it is the
+    // master again, knows the job only from the BACKUP sync's REGISTERs,
+    // and holds no snapshot, so it takes no share.
+    c.configure(&[1, 2, 3]);
+    assert!(data_jobs(&c, 1).is_empty(), "no share without the snapshot");
+    c.answer(2, &mut ok);
+    c.answer(3, &mut ok);
+    let m = c.answer(1, &mut ok);
+    assert_eq!(m.len(), 1, "the restarted master writes the manifest");
+    assert_eq!(m[0].master, 1);
+    assert_eq!(m[0].entries.len(), 6);
+    let names: Vec<String> = m[0]
+        .entries
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.name).into_owned())
+        .collect();
+    assert_eq!(names, (0..6).map(|i| format!("ck{i}")).collect::<Vec<_>>());
+    assert!(m[0]
+        .entries
+        .iter()
+        .all(|e| e.written_by != 1 && e.data_bytes > 0));
+    let done = c.completion(3);
+    assert_eq!(done.status, Ok(()));
+    assert_eq!(done.job.backup_id, id);
 }

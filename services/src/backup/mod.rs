@@ -71,7 +71,7 @@ use totem::{ConfigChange, ConfigKind, Guarantee, Instant};
 use crate::engine::{ConnId, Ctx, Engine, SyncStep};
 
 pub use io::{BackupIo, BackupIoDone, SnapshotItem};
-pub use wire::{ItemState, Msg, Outcome, Register, Request};
+pub use wire::{ItemMeta, ItemState, Msg, Outcome, Register, Request};
 
 /// Most jobs running at once (START beyond: `SA_AIS_ERR_NO_RESOURCES`).
 pub const MAX_ACTIVE_JOBS: usize = 8;
@@ -226,6 +226,16 @@ impl Job {
             members: self.members.clone(),
             items: self.items.iter().map(|i| i.state.clone()).collect(),
             errors: self.errors.clone(),
+            meta: self
+                .items
+                .iter()
+                .map(|i| ItemMeta {
+                    name: i.name.clone(),
+                    attributes: i.attributes,
+                    sections: i.sections,
+                    data_bytes: i.data_bytes,
+                })
+                .collect(),
         }
     }
 
@@ -844,15 +854,16 @@ impl Backup {
             j.cut = r.cut;
             j.members.clone_from(&r.members);
         }
-        if j.items.is_empty() && !r.items.is_empty() {
+        if j.items.is_empty() && !r.items.is_empty() && r.meta.len() == r.items.len() {
             j.items = r
                 .items
                 .iter()
-                .map(|s| Item {
-                    name: Bytes::new(),
-                    attributes: CreationAttributes::ZERO,
-                    sections: 0,
-                    data_bytes: 0,
+                .zip(&r.meta)
+                .map(|(s, m)| Item {
+                    name: m.name.clone(),
+                    attributes: m.attributes,
+                    sections: m.sections,
+                    data_bytes: m.data_bytes,
                     state: s.clone(),
                 })
                 .collect();
