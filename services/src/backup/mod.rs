@@ -39,10 +39,10 @@
 //! job state (phase, cut, per-checkpoint outcome) and whether it holds the
 //! job's snapshot. Every node merges the registrations in delivery order,
 //! so all agree on who can still write (the members holding the snapshot).
-//! After the step the master reschedules every checkpoint owned by a node
-//! that left (written or not: the share of a departed node is redone by
-//! survivors), and finishes the job (STOP, manifest, COMPLETE) or aborts
-//! it. A node whose master is unreachable keeps its state and unsent
+//! After the step the master reschedules every checkpoint not yet written
+//! that a node which left owned (what it wrote and reported is flushed with
+//! its CRC, and stays), and finishes the job (STOP, manifest, COMPLETE) or
+//! aborts it. A node whose master is unreachable keeps its state and unsent
 //! reports and re-registers when a ring forms again; SIGHUP makes a node
 //! re-register at once ([`crate::ServiceTable::backup_reregister`]).
 //!
@@ -278,6 +278,11 @@ pub struct Backup {
     to_register: Vec<u64>,
     /// A BACKUP sync step is running (registrations are collected).
     syncing: bool,
+    /// This node's REPORTs not yet delivered back to it: (job, item). A
+    /// SIGTERM waits for them, so what it wrote counts.
+    /// Sent again after a configuration change (a report may be lost with
+    /// the old ring; applying one twice changes nothing).
+    unconfirmed: BTreeMap<(u64, u32), Msg>,
     stats: BackupStats,
 }
 
@@ -298,6 +303,7 @@ impl Backup {
             sent: BTreeSet::new(),
             to_register: Vec::new(),
             syncing: false,
+            unconfirmed: BTreeMap::new(),
             stats: BackupStats::default(),
         }
     }
@@ -312,6 +318,7 @@ impl Backup {
     pub fn busy(&self) -> bool {
         !self.io_out.is_empty()
             || !self.outbox.is_empty()
+            || !self.unconfirmed.is_empty()
             || self
                 .jobs
                 .values()
@@ -513,7 +520,12 @@ impl Backup {
                 node,
                 item,
                 outcome,
-            } => self.on_report(backup_id, node, item, outcome),
+            } => {
+                if node == ctx.local().get() {
+                    self.unconfirmed.remove(&(backup_id, item));
+                }
+                self.on_report(backup_id, node, item, outcome);
+            }
             Msg::Reschedule {
                 backup_id,
                 item,
@@ -810,6 +822,8 @@ impl Backup {
     /// A job ended: its requester's node answers the client; the job
     /// goes to the history.
     fn finish(&mut self, ctx: &mut Ctx<'_>, job: Job, status: Result<(), AisError>) {
+        let id = job.request.backup_id;
+        self.unconfirmed.retain(|&(j, _), _| j != id);
         let master = Self::master(ctx);
         let s = job.status(master);
         if job.request.requester == ctx.local().get() {
@@ -955,15 +969,14 @@ impl Backup {
                         message: format!("node {me}: {message}"),
                     },
                 };
-                self.send(
-                    ctx,
-                    Msg::Report {
-                        backup_id: id,
-                        node: me,
-                        item,
-                        outcome,
-                    },
-                );
+                let report = Msg::Report {
+                    backup_id: id,
+                    node: me,
+                    item,
+                    outcome,
+                };
+                self.unconfirmed.insert((id, item), report.clone());
+                self.send(ctx, report);
             }
         }
         self.flush(ctx);
@@ -1136,7 +1149,13 @@ impl Engine for Backup {
             // Decisions are re-derived from the state by whoever is master
             // of the new configuration.
             self.sent.clear();
-            let _ = ctx;
+            let again: Vec<Msg> = self.unconfirmed.values().cloned().collect();
+            for m in again {
+                if self.outbox.len() < MAX_OUTBOX {
+                    self.outbox.push_back(m);
+                }
+            }
+            self.retry_at = Some(ctx.now);
         }
     }
 
