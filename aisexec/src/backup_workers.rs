@@ -219,12 +219,21 @@ fn run(shared: &Shared, job: BackupIo) -> Option<BackupIoDone> {
             backup_id,
             dir,
             manifest,
+            remove_first,
         } => {
             let dir = PathBuf::from(dir);
             let (root, name) = match (dir.parent(), dir.file_name()) {
                 (Some(p), Some(n)) => (p.to_path_buf(), n.to_string_lossy().into_owned()),
                 _ => (dir.clone(), String::new()),
             };
+            for f in &remove_first {
+                let p = root.join(f);
+                let _ = fs::remove_file(&p);
+                let _ = fs::remove_file(part_name(&p));
+                if let Some(parent) = p.parent() {
+                    let _ = fs::remove_dir(parent);
+                }
+            }
             let rel = format!("{name}/{MANIFEST_NAME}");
             let bytes = manifest.encode();
             let result = write_atomically(shared, backup_id, &root, &rel, |w| {
@@ -346,9 +355,9 @@ fn write_atomically(
 fn classify(e: &io::Error, what: &str) -> (ErrorClass, String) {
     let class = match e.raw_os_error() {
         Some(libc::ENOENT) => ErrorClass::DestinationMissing,
-        Some(libc::EACCES | libc::EPERM | libc::EROFS | libc::ENOTDIR | libc::EEXIST | libc::EIO) => {
-            ErrorClass::DestinationNotWritable
-        }
+        Some(
+            libc::EACCES | libc::EPERM | libc::EROFS | libc::ENOTDIR | libc::EEXIST | libc::EIO,
+        ) => ErrorClass::DestinationNotWritable,
         Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG) => ErrorClass::DestinationFull,
         Some(libc::ETIMEDOUT) => ErrorClass::DeviceTimeout,
         Some(libc::EINTR | libc::EAGAIN | libc::EBUSY) => ErrorClass::Transient,
@@ -434,7 +443,10 @@ mod tests {
         });
         let r = wait_done(&mut w).result.unwrap_err();
         assert_eq!(r.0, ErrorClass::DestinationMissing, "{}", r.1);
-        assert!(!missing.exists(), "a missing destination must not be created");
+        assert!(
+            !missing.exists(),
+            "a missing destination must not be created"
+        );
         // This node's area is taken by a file: not writable.
         fs::write(d.path().join("node-2"), b"x").unwrap();
         w.submit(BackupIo::WriteData {

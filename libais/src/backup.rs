@@ -173,12 +173,16 @@ impl Backup {
                 return Err(AisError::Timeout);
             }
             let wait = every.min(deadline - now).max(Duration::from_millis(1));
-            if let Some(frame) = self.conn.recv_callback_timeout(wait)? {
-                let BackupCallback::Complete(c) = decode_callback(frame.id, &frame.body)?;
-                if c.job.backup_id == backup_id {
-                    return Ok(c);
+            match self.conn.recv_callback_timeout(wait) {
+                Ok(Some(frame)) => {
+                    let BackupCallback::Complete(c) = decode_callback(frame.id, &frame.body)?;
+                    if c.job.backup_id == backup_id {
+                        return Ok(c);
+                    }
+                    continue;
                 }
-                continue;
+                Ok(None) | Err(AisError::Timeout) => {}
+                Err(e) => return Err(e),
             }
             match self.status(backup_id) {
                 Ok(s) => progress(&s),

@@ -55,7 +55,10 @@ pub fn manifest_path(backup_id: u64) -> String {
 
 /// A data file's path relative to the destination directory.
 pub fn data_file_name(backup_id: u64, node: u32, index: u32) -> String {
-    format!("node-{node}/{}/ckpt-{index:05}.dat", backup_dir_name(backup_id))
+    format!(
+        "node-{node}/{}/ckpt-{index:05}.dat",
+        backup_dir_name(backup_id)
+    )
 }
 
 /// A section as a backup holds it.

@@ -47,6 +47,10 @@ pub enum BackupIo {
         dir: String,
         /// The manifest.
         manifest: Manifest,
+        /// Files (relative to the destination, and their temporary
+        /// names) to remove before the manifest is written: what departed
+        /// members left behind.
+        remove_first: Vec<String>,
     },
     /// The job aborted: remove these files (relative to `dir`; temporary
     /// files of writes still running are removed by those writes), then the

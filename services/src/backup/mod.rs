@@ -39,10 +39,10 @@
 //! job state (phase, cut, per-checkpoint outcome) and whether it holds the
 //! job's snapshot. Every node merges the registrations in delivery order,
 //! so all agree on who can still write (the members holding the snapshot).
-//! After the step the master reschedules every checkpoint owned by a node
-//! that left (written or not: the share of a departed node is redone by
-//! survivors), and finishes the job (STOP, manifest, COMPLETE) or aborts
-//! it. A node whose master is unreachable keeps its state and unsent
+//! After the step the master reschedules every checkpoint not yet written
+//! that a node which left owned (what it wrote and reported is flushed with
+//! its CRC, and stays), and finishes the job (STOP, manifest, COMPLETE) or
+//! aborts it. A node whose master is unreachable keeps its state and unsent
 //! reports and re-registers when a ring forms again; SIGHUP makes a node
 //! re-register at once ([`crate::ServiceTable::backup_reregister`]).
 //!
@@ -71,7 +71,7 @@ use totem::{ConfigChange, ConfigKind, Guarantee, Instant};
 use crate::engine::{ConnId, Ctx, Engine, SyncStep};
 
 pub use io::{BackupIo, BackupIoDone, SnapshotItem};
-pub use wire::{ItemState, Msg, Outcome, Register, Request};
+pub use wire::{ItemMeta, ItemState, Msg, Outcome, Register, Request};
 
 /// Most jobs running at once (START beyond: `SA_AIS_ERR_NO_RESOURCES`).
 pub const MAX_ACTIVE_JOBS: usize = 8;
@@ -226,6 +226,16 @@ impl Job {
             members: self.members.clone(),
             items: self.items.iter().map(|i| i.state.clone()).collect(),
             errors: self.errors.clone(),
+            meta: self
+                .items
+                .iter()
+                .map(|i| ItemMeta {
+                    name: i.name.clone(),
+                    attributes: i.attributes,
+                    sections: i.sections,
+                    data_bytes: i.data_bytes,
+                })
+                .collect(),
         }
     }
 
@@ -256,6 +266,9 @@ pub struct Backup {
     jobs: BTreeMap<u64, Job>,
     /// Ended jobs, newest first, at most [`MAX_JOBS`].
     finished: VecDeque<JobStatus>,
+    /// Jobs this node put on the ring whose REQUEST is not delivered yet
+    /// (so STATUS knows them at once); at most [`MAX_ACTIVE_JOBS`].
+    requested: BTreeMap<u64, Request>,
     io_out: VecDeque<BackupIo>,
     outbox: VecDeque<Msg>,
     retry_at: Option<Instant>,
@@ -265,6 +278,11 @@ pub struct Backup {
     to_register: Vec<u64>,
     /// A BACKUP sync step is running (registrations are collected).
     syncing: bool,
+    /// This node's REPORTs not yet delivered back to it: (job, item). A
+    /// SIGTERM waits for them, so what it wrote counts.
+    /// Sent again after a configuration change (a report may be lost with
+    /// the old ring; applying one twice changes nothing).
+    unconfirmed: BTreeMap<(u64, u32), Msg>,
     stats: BackupStats,
 }
 
@@ -278,12 +296,14 @@ impl Backup {
             next_seq,
             jobs: BTreeMap::new(),
             finished: VecDeque::new(),
+            requested: BTreeMap::new(),
             io_out: VecDeque::new(),
             outbox: VecDeque::new(),
             retry_at: None,
             sent: BTreeSet::new(),
             to_register: Vec::new(),
             syncing: false,
+            unconfirmed: BTreeMap::new(),
             stats: BackupStats::default(),
         }
     }
@@ -298,6 +318,7 @@ impl Backup {
     pub fn busy(&self) -> bool {
         !self.io_out.is_empty()
             || !self.outbox.is_empty()
+            || !self.unconfirmed.is_empty()
             || self
                 .jobs
                 .values()
@@ -379,14 +400,32 @@ impl Backup {
                 }
                 JobPhase::Running => self.drive_running(ctx, id),
                 JobPhase::Stopping => {
+                    let me = ctx.local().get();
+                    let ring = ctx.ring.members.clone();
                     let job = self.jobs.get_mut(&id).expect("listed above");
                     if !job.manifest_writing {
                         job.manifest_writing = true;
-                        let manifest = manifest(job, ctx.local().get());
+                        let manifest = manifest(job, me);
+                        // What members that left may have left behind
+                        // (reachable on a shared destination) goes before
+                        // the manifest, so a complete backup has no stray
+                        // file.
+                        let kept: BTreeSet<&String> =
+                            manifest.entries.iter().map(|e| &e.file).collect();
+                        let remove_first = job
+                            .members
+                            .iter()
+                            .filter(|&&m| m != me && !ring.iter().any(|n| n.get() == m))
+                            .flat_map(|&m| {
+                                (0..job.items.len() as u32).map(move |i| data_file_name(id, m, i))
+                            })
+                            .filter(|f| !kept.contains(f))
+                            .collect();
                         self.io_out.push_back(BackupIo::WriteManifest {
                             backup_id: id,
                             dir: job.dir(),
                             manifest,
+                            remove_first,
                         });
                     }
                 }
@@ -454,6 +493,7 @@ impl Backup {
     fn apply(&mut self, ctx: &mut Ctx<'_>, msg: Msg) {
         match msg {
             Msg::Request(r) => {
+                self.requested.remove(&r.backup_id);
                 let known = self.jobs.contains_key(&r.backup_id)
                     || self.finished.iter().any(|j| j.backup_id == r.backup_id);
                 if !known && self.jobs.len() < 2 * MAX_ACTIVE_JOBS {
@@ -480,7 +520,12 @@ impl Backup {
                 node,
                 item,
                 outcome,
-            } => self.on_report(backup_id, node, item, outcome),
+            } => {
+                if node == ctx.local().get() {
+                    self.unconfirmed.remove(&(backup_id, item));
+                }
+                self.on_report(backup_id, node, item, outcome);
+            }
             Msg::Reschedule {
                 backup_id,
                 item,
@@ -494,7 +539,8 @@ impl Backup {
                 let Some(it) = j.items.get_mut(item as usize) else {
                     return;
                 };
-                if j.phase == JobPhase::Running && it.state == (ItemState::Pending { owner: from }) {
+                if j.phase == JobPhase::Running && it.state == (ItemState::Pending { owner: from })
+                {
                     it.state = ItemState::Pending { owner: to };
                     self.stats.rescheduled += 1;
                     info!("BACKUP: job {backup_id:016x}: checkpoint {item} moves from node {from} to node {to}");
@@ -749,24 +795,13 @@ impl Backup {
                 _ => None,
             })
             .collect();
-        let me = ctx.local().get();
-        let mut orphans: Vec<String> = job
+        // Files this node wrote for checkpoints that moved elsewhere.
+        let orphans: Vec<String> = job
             .my_files
             .iter()
             .filter(|f| !kept.contains(f))
             .cloned()
             .collect();
-        if Self::is_master(ctx) {
-            for &m in &job.members {
-                if m != me && !ctx.ring.members.iter().any(|n| n.get() == m) {
-                    orphans.extend(
-                        (0..job.items.len() as u32)
-                            .map(|i| data_file_name(backup_id, m, i))
-                            .filter(|f| !kept.contains(f)),
-                    );
-                }
-            }
-        }
         if !orphans.is_empty() {
             self.io_out.push_back(BackupIo::Remove {
                 backup_id,
@@ -787,6 +822,8 @@ impl Backup {
     /// A job ended: its requester's node answers the client; the job
     /// goes to the history.
     fn finish(&mut self, ctx: &mut Ctx<'_>, job: Job, status: Result<(), AisError>) {
+        let id = job.request.backup_id;
+        self.unconfirmed.retain(|&(j, _), _| j != id);
         let master = Self::master(ctx);
         let s = job.status(master);
         if job.request.requester == ctx.local().get() {
@@ -831,15 +868,16 @@ impl Backup {
             j.cut = r.cut;
             j.members.clone_from(&r.members);
         }
-        if j.items.is_empty() && !r.items.is_empty() {
+        if j.items.is_empty() && !r.items.is_empty() && r.meta.len() == r.items.len() {
             j.items = r
                 .items
                 .iter()
-                .map(|s| Item {
-                    name: Bytes::new(),
-                    attributes: CreationAttributes::ZERO,
-                    sections: 0,
-                    data_bytes: 0,
+                .zip(&r.meta)
+                .map(|(s, m)| Item {
+                    name: m.name.clone(),
+                    attributes: m.attributes,
+                    sections: m.sections,
+                    data_bytes: m.data_bytes,
                     state: s.clone(),
                 })
                 .collect();
@@ -880,7 +918,9 @@ impl Backup {
         };
         match done.item {
             None => {
-                job.manifest_writing = false;
+                // Stays set after a success: COMPLETE is on its way, the
+                // manifest must not be written again meanwhile.
+                job.manifest_writing = done.result.is_ok();
                 if job.phase != JobPhase::Stopping || !Self::is_master(ctx) {
                     return;
                 }
@@ -929,15 +969,14 @@ impl Backup {
                         message: format!("node {me}: {message}"),
                     },
                 };
-                self.send(
-                    ctx,
-                    Msg::Report {
-                        backup_id: id,
-                        node: me,
-                        item,
-                        outcome,
-                    },
-                );
+                let report = Msg::Report {
+                    backup_id: id,
+                    node: me,
+                    item,
+                    outcome,
+                };
+                self.unconfirmed.insert((id, item), report.clone());
+                self.send(ctx, report);
             }
         }
         self.flush(ctx);
@@ -963,10 +1002,16 @@ impl Backup {
     }
 
     fn lookup(&self, ctx: &Ctx<'_>, id: u64) -> Option<JobStatus> {
+        let master = Self::master(ctx);
         self.jobs
             .get(&id)
-            .map(|j| j.status(Self::master(ctx)))
+            .map(|j| j.status(master))
             .or_else(|| self.finished.iter().find(|j| j.backup_id == id).cloned())
+            .or_else(|| {
+                self.requested
+                    .get(&id)
+                    .map(|r| Job::new(r.clone()).status(master))
+            })
     }
 }
 
@@ -1036,7 +1081,7 @@ impl Engine for Backup {
                 if !s.destination.starts_with('/') || s.destination.contains('\0') {
                     return Err(AisError::InvalidParam);
                 }
-                if self.jobs.len() >= MAX_ACTIVE_JOBS {
+                if self.jobs.len() + self.requested.len() >= MAX_ACTIVE_JOBS {
                     return Err(AisError::NoResources);
                 }
                 let me = ctx.local().get();
@@ -1058,6 +1103,9 @@ impl Engine for Backup {
                 }
                 let (mid, b) = m.encode();
                 ctx.mcast(mid, &b, Guarantee::Agreed)?;
+                if let Msg::Request(r) = m {
+                    self.requested.insert(backup_id, r);
+                }
                 self.next_seq = self.next_seq.wrapping_add(1);
                 ctx.respond(conn, id, Ok(()), StartReply { backup_id }.encode());
                 Ok(())
@@ -1101,7 +1149,13 @@ impl Engine for Backup {
             // Decisions are re-derived from the state by whoever is master
             // of the new configuration.
             self.sent.clear();
-            let _ = ctx;
+            let again: Vec<Msg> = self.unconfirmed.values().cloned().collect();
+            for m in again {
+                if self.outbox.len() < MAX_OUTBOX {
+                    self.outbox.push_back(m);
+                }
+            }
+            self.retry_at = Some(ctx.now);
         }
     }
 
@@ -1205,4 +1259,3 @@ impl Engine for Backup {
         s
     }
 }
-

@@ -9,9 +9,12 @@
 //! Athena backup system's `abs_register_device` with its job pointer).
 
 use bytes::Bytes;
-use proto::backup::{ErrorClass, MAX_CHECKPOINTS, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_PATH_BYTES};
+use proto::backup::{
+    ErrorClass, MAX_CHECKPOINTS, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_PATH_BYTES,
+};
 use proto::backup::{NodeError, MAX_ERRORS};
 use proto::backup_file::{Cut, FileDigest, MAX_MEMBERS};
+use proto::ckpt::CreationAttributes;
 use proto::{DecodeError, Decoder, Encoder};
 
 /// A client asked for a backup (sent by the node it asked).
@@ -76,6 +79,20 @@ pub enum ItemState {
     },
 }
 
+/// What a checkpoint of a job is (replicated with REGISTER, so a node that
+/// learns the job from registrations can write its manifest).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemMeta {
+    /// The checkpoint's name.
+    pub name: Bytes,
+    /// Its creation attributes.
+    pub attributes: CreationAttributes,
+    /// Sections at the cut.
+    pub sections: u32,
+    /// Data bytes at the cut.
+    pub data_bytes: u64,
+}
+
 /// A participant's outcome for one checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -114,6 +131,8 @@ pub struct Register {
     pub members: Vec<u32>,
     /// Every checkpoint's state, by index (empty before the cut).
     pub items: Vec<ItemState>,
+    /// Every checkpoint's name and attributes, by index.
+    pub meta: Vec<ItemMeta>,
     /// Errors nodes met (their shares moved).
     pub errors: Vec<NodeError>,
 }
@@ -366,6 +385,12 @@ impl Msg {
                 for e in &r.errors {
                     e.encode_into(&mut enc);
                 }
+                enc.put_count(r.meta.len());
+                for m in &r.meta {
+                    enc.put_len_prefixed(&m.name);
+                    m.attributes.encode_into(&mut enc);
+                    enc.put_u32(m.sections).put_u64(m.data_bytes);
+                }
                 REGISTER
             }
         };
@@ -461,7 +486,20 @@ impl Msg {
                 for _ in 0..n {
                     errors.push(NodeError::decode_from(&mut dec)?);
                 }
+                let n = dec.get_count("meta", MAX_CHECKPOINTS, 4 + 40 + 12)?;
+                let mut meta = Vec::with_capacity(n);
+                for _ in 0..n {
+                    meta.push(ItemMeta {
+                        name: Bytes::copy_from_slice(
+                            dec.get_len_prefixed("checkpoint name", MAX_NAME_BYTES)?,
+                        ),
+                        attributes: CreationAttributes::decode_from(&mut dec)?,
+                        sections: dec.get_u32()?,
+                        data_bytes: dec.get_u64()?,
+                    });
+                }
                 Msg::Register(Register {
+                    meta,
                     request,
                     node,
                     phase,
@@ -562,6 +600,12 @@ mod tests {
                     node: 2,
                     class: ErrorClass::DestinationNotWritable,
                     message: "read-only".into(),
+                }],
+                meta: vec![ItemMeta {
+                    name: Bytes::from_static(b"a"),
+                    attributes: CreationAttributes::ZERO,
+                    sections: 1,
+                    data_bytes: 9,
                 }],
                 items: vec![
                     ItemState::Pending { owner: 1 },

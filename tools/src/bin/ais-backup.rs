@@ -150,10 +150,9 @@ fn config(cli: &Cli, long: bool) -> ClientConfig {
 
 fn connect(c: &ClientConfig) -> Result<Backup, Failure> {
     Backup::connect_with(c).map_err(|e| match e {
-        AisError::TryAgain => Failure::NotRunning(format!(
-            "no executive is running at {}",
-            c.socket.display()
-        )),
+        AisError::TryAgain => {
+            Failure::NotRunning(format!("no executive is running at {}", c.socket.display()))
+        }
         e => Failure::Failed(format!("connect to {}: {e}", c.socket.display())),
     })
 }
@@ -181,13 +180,17 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let refs: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
             let dest = std::path::absolute(dest)
                 .map_err(|e| Failure::Failed(format!("{}: {e}", dest.display())))?;
-            let id = retry_try_again(c.timeout, || b.start(1, &dest, &refs))
-                .map_err(failed("start"))?;
+            let id =
+                retry_try_again(c.timeout, || b.start(1, &dest, &refs)).map_err(failed("start"))?;
             if *no_wait {
                 let _ = writeln!(out, "{}", render::job_id(id));
                 return Ok(());
             }
-            eprintln!("backup {} started into {}", render::job_id(id), dest.display());
+            eprintln!(
+                "backup {} started into {}",
+                render::job_id(id),
+                dest.display()
+            );
             let done = b
                 .wait_complete(id, c.timeout, PROGRESS_EVERY, &mut |s| {
                     eprintln!("{}", render::progress_line(s));
