@@ -98,13 +98,17 @@ fn read(path: &Path) -> Result<u64, LoadError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(io(e)),
     };
-    let mut text = String::new();
+    // Bytes, not a String: a file that is not UTF-8 (or is cut inside a
+    // character by the size bound) is corrupt, not a read error.
+    let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES)
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(io)?;
-    text.trim().parse().map_err(|_| LoadError::Corrupt {
+    let corrupt = || LoadError::Corrupt {
         path: path.to_owned(),
-    })
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|_| corrupt())?;
+    text.trim().parse().map_err(|_| corrupt())
 }
 
 #[cfg(test)]
@@ -125,5 +129,37 @@ mod tests {
         assert!(matches!(bad, Err(LoadError::Corrupt { .. })));
         assert_eq!(f.stored, 0);
         assert!(!dir.path().join("ring_seq.tmp").exists());
+    }
+
+    /// Found by the property below: bytes that are not UTF-8 were an IO
+    /// error instead of a corrupt file.
+    #[test]
+    fn non_utf8_content_is_corrupt() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::write(dir.path().join(FILE_NAME), b"12\xff\n").expect("write");
+        let (_, got) = RingSeqFile::load(dir.path());
+        assert!(matches!(got, Err(LoadError::Corrupt { .. })), "{got:?}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Whatever the file holds (a torn write by another program, a
+        /// hostile edit), loading never panics, reads at most
+        /// MAX_FILE_BYTES, and accepts exactly a decimal u64 with
+        /// surrounding whitespace.
+        #[test]
+        fn any_content_loads_or_is_corrupt(content in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let dir = tempfile::tempdir().expect("temp dir");
+            fs::write(dir.path().join(FILE_NAME), &content).expect("write");
+            let (f, got) = RingSeqFile::load(dir.path());
+            let read = &content[..content.len().min(MAX_FILE_BYTES as usize)];
+            let want = std::str::from_utf8(read).ok().and_then(|t| t.trim().parse::<u64>().ok());
+            match (got, want) {
+                (Ok(v), Some(w)) => proptest::prop_assert_eq!(v, w),
+                (Err(LoadError::Corrupt { .. }), None) => proptest::prop_assert_eq!(f.stored, 0),
+                (got, want) => proptest::prop_assert!(false, "{:?} vs {:?}", got, want),
+            }
+        }
     }
 }

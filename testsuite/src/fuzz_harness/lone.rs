@@ -1,7 +1,7 @@
 //! A lone node (node 1, the standard engines) that has formed its ring of
 //! one and finished its first sync, as a daemon is once it is ready.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -36,6 +36,8 @@ pub struct LoneNode {
     /// none, so a long input cannot grow this).
     responses: Vec<(ConnId, Frame)>,
     keep_responses: bool,
+    /// Connections the node asked to close (the harness closed them).
+    closed_by_node: BTreeSet<ConnId>,
 }
 
 impl LoneNode {
@@ -75,6 +77,7 @@ impl LoneNode {
             frames_out: 0,
             responses: Vec::new(),
             keep_responses: false,
+            closed_by_node: BTreeSet::new(),
         };
         for _ in 0..600 {
             lone.advance(Duration::from_millis(100));
@@ -150,6 +153,25 @@ impl LoneNode {
         panic!("no response to request {id} of {service:?}");
     }
 
+    /// Whether the node asked to close `conn` (refused or in violation).
+    pub fn closed_by_node(&self, conn: ConnId) -> bool {
+        self.closed_by_node.contains(&conn)
+    }
+
+    /// Keeps responses from now on, for [`LoneNode::take_responses`].
+    pub fn keep_responses(&mut self) {
+        self.keep_responses = true;
+    }
+
+    /// The responses `conn` got since the last call, in order.
+    pub fn take_responses(&mut self, conn: ConnId) -> Vec<Frame> {
+        let (mine, rest) = std::mem::take(&mut self.responses)
+            .into_iter()
+            .partition(|(c, _)| *c == conn);
+        self.responses = rest;
+        mine.into_iter().map(|(_, f)| f).collect()
+    }
+
     /// A connection set up for `service`.
     ///
     /// # Panics
@@ -201,6 +223,7 @@ impl LoneNode {
         }
         for c in closing {
             self.node.client_closed(self.now, c);
+            self.closed_by_node.insert(c);
         }
     }
 }

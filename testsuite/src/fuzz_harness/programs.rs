@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use proto::{Frame, FrameKind, ServiceId};
+use proto::{Frame, FrameKind, HelloReply, ServiceId};
 use services::ConnId;
 
 use super::table::{local, peer};
@@ -98,37 +98,41 @@ pub fn requests(service: ServiceId, data: &[u8]) {
 /// If the node misbehaves.
 pub fn setup(data: &[u8]) {
     let mut lone = LoneNode::ready();
+    lone.keep_responses();
     let ring = lone.ring();
     let mut cur = Cursor::new(data);
+    // Connections whose Hello was accepted and that are still open.
     let mut open = Vec::new();
     while !cur.is_empty() {
         let flags = cur.u8();
         let Some(conn) = lone.connect() else {
-            // The table is full of accepted connections: close one, as a
-            // client going away would.
+            // The table is full: it must be full of accepted connections
+            // (refused ones are closed by the node), so there is one to
+            // close, as a client going away would.
+            assert!(!open.is_empty(), "refused connections fill the table");
             let c = open.remove(0);
             lone.close(c);
             continue;
         };
         let first = any_frame(&mut cur);
+        let second = (flags & 1 != 0).then(|| any_frame(&mut cur));
         lone.frame(conn, first);
-        if flags & 1 != 0 {
-            let second = any_frame(&mut cur);
+        let accepted = lone
+            .take_responses(conn)
+            .first()
+            .is_some_and(|r| HelloReply::decode(r).is_ok_and(|r| r.status.is_ok()));
+        if let Some(second) = second {
             lone.frame(conn, second);
         }
+        // A refused connection, or one that broke the protocol with its
+        // second frame, must have been closed by the node.
+        let stays = accepted && !lone.closed_by_node(conn);
         if flags & 2 != 0 {
             lone.close(conn);
-        } else {
+        } else if stays {
             open.push(conn);
         }
-        // Refused or violating connections were closed by the node (the
-        // harness closes what the node asks to); only set-up ones remain.
-        assert!(lone
-            .node
-            .status()
-            .counters
-            .iter()
-            .any(|(k, _)| k == "clients"));
+        let _ = lone.take_responses(conn);
     }
     assert_eq!(lone.ring(), ring, "a client moved the ring");
 }
