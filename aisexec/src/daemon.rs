@@ -13,7 +13,9 @@
 //!    input to the node;
 //! 5. fire the node's timer if it is due;
 //! 6. log the counters that grew, every few seconds;
-//! 7. write the client frames queued in this turn, in batches.
+//! 7. write the client frames queued in this turn, in batches, and tell
+//!    the node whether a client lags (the ring then takes no new messages
+//!    until it caught up, for at most `ipc::CONGESTION_PATIENCE`).
 //!
 //! After *every* input to the node the loop drains its outputs in the
 //! order `node`'s crate docs prescribe ([`Daemon::drain`]): transmits,
@@ -125,6 +127,8 @@ pub struct DaemonStats {
     pub ipc_try_again: u64,
     /// Clients closed because their output queue was full.
     pub ipc_slow_consumers: u64,
+    /// Times a lagging client made the ring stop taking new messages.
+    pub ipc_congested: u64,
     /// Clients refused because the node's table was full.
     pub ipc_refused: u64,
     /// Pauses of the loop detected.
@@ -168,6 +172,8 @@ pub struct Daemon {
     /// Set on SIGTERM: the time to exit (the node has left), and the
     /// signal.
     leaving: Option<(Instant, i32)>,
+    /// What the node was last told about lagging clients.
+    congested: bool,
     stats: DaemonStats,
 }
 
@@ -232,6 +238,7 @@ impl Daemon {
             // Datagrams may have arrived before registration.
             udp_pending: true,
             leaving: None,
+            congested: false,
             stats: DaemonStats::default(),
         })
     }
@@ -296,6 +303,14 @@ impl Daemon {
             // (A write that failed queued a Closed event: has_pending_work
             // makes the next poll return at once for it.)
             self.ipc.flush_pending();
+            let congested = self.ipc.congested(std::time::Instant::now());
+            if congested != self.congested {
+                self.congested = congested;
+                self.node.set_receivers_congested(congested);
+                if congested {
+                    self.stats.ipc_congested += 1;
+                }
+            }
         }
     }
 
@@ -711,6 +726,7 @@ impl Daemon {
             ("udp_recv_errors", t.recv_errors),
             ("ipc_try_again", d.ipc_try_again),
             ("ipc_slow_consumers", d.ipc_slow_consumers),
+            ("ipc_congested", d.ipc_congested),
             ("ipc_refused", d.ipc_refused),
             ("pauses", d.pauses),
             ("ring_seq_write_errors", d.ring_seq_write_errors),
