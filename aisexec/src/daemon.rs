@@ -13,7 +13,9 @@
 //!    input to the node;
 //! 5. fire the node's timer if it is due;
 //! 6. log the counters that grew, every few seconds;
-//! 7. write the client frames queued in this turn, in batches.
+//! 7. write the client frames queued in this turn, in batches, and tell
+//!    the node whether a client lags (the ring then takes no new messages
+//!    until it caught up, for at most `ipc::CONGESTION_PATIENCE`).
 //!
 //! After *every* input to the node the loop drains its outputs in the
 //! order `node`'s crate docs prescribe ([`Daemon::drain`]): transmits,
@@ -129,6 +131,8 @@ pub struct DaemonStats {
     pub ipc_try_again: u64,
     /// Clients closed because their output queue was full.
     pub ipc_slow_consumers: u64,
+    /// Times a lagging client made the ring stop taking new messages.
+    pub ipc_congested: u64,
     /// Clients refused because the node's table was full.
     pub ipc_refused: u64,
     /// Clients dropped for a malformed frame or a frame that is not a
@@ -181,6 +185,8 @@ pub struct Daemon {
     /// latest time to leave anyway. The node leaves once the current step
     /// is written and reported.
     backup_leave: Option<(Instant, i32)>,
+    /// What the node was last told about lagging clients.
+    congested: bool,
     stats: DaemonStats,
 }
 
@@ -248,6 +254,7 @@ impl Daemon {
             leaving: None,
             backup,
             backup_leave: None,
+            congested: false,
             stats: DaemonStats::default(),
         })
     }
@@ -315,6 +322,14 @@ impl Daemon {
             // (A write that failed queued a Closed event: has_pending_work
             // makes the next poll return at once for it.)
             self.ipc.flush_pending();
+            let congested = self.ipc.congested(std::time::Instant::now());
+            if congested != self.congested {
+                self.congested = congested;
+                self.node.set_receivers_congested(congested);
+                if congested {
+                    self.stats.ipc_congested += 1;
+                }
+            }
         }
     }
 
@@ -828,6 +843,7 @@ impl Daemon {
             ("udp_recv_errors", t.recv_errors),
             ("ipc_try_again", d.ipc_try_again),
             ("ipc_slow_consumers", d.ipc_slow_consumers),
+            ("ipc_congested", d.ipc_congested),
             ("ipc_refused", d.ipc_refused),
             ("ipc_bad_frames", d.ipc_bad_frames),
             ("pauses", d.pauses),

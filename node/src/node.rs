@@ -218,6 +218,13 @@ impl Node {
         }
     }
 
+    /// Whether the driver's local clients lag behind their callbacks (see
+    /// [`Totem::set_receivers_congested`]: the ring takes no new messages
+    /// while set; the driver clears it within a bounded time).
+    pub fn set_receivers_congested(&mut self, congested: bool) {
+        self.totem.set_receivers_congested(congested);
+    }
+
     /// Leaves the ring cleanly (SIGTERM): the other nodes reform at once.
     /// Afterwards the node takes no more input; the driver sends what
     /// [`Node::poll_transmit`] returns and exits.

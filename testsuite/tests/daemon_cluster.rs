@@ -430,7 +430,10 @@ fn backpressure_try_again_then_slow_consumer_closed() {
         }
     };
     flood(&mut sender, 80);
-    std::thread::sleep(Duration::from_millis(300)); // every message delivered
+    // Every message delivered: a lagging client holds the ring's new
+    // messages back for up to 1 s (aisexec's CONGESTION_PATIENCE), then
+    // counts as not reading.
+    std::thread::sleep(Duration::from_millis(1500));
 
     lagging.send(Evs, evs::MEMBERSHIP_GET, &[]);
     let (answer, callbacks) = lagging.response(evs::MEMBERSHIP_GET);
@@ -445,7 +448,7 @@ fn backpressure_try_again_then_slow_consumer_closed() {
 
     // 64 more messages: the stalled client's queue (8 MiB) overflows.
     flood(&mut sender, 64);
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(1500));
     let mut frames = 0;
     while stalled.next_frame().is_some() {
         frames += 1;

@@ -174,6 +174,9 @@ pub struct Stats {
     /// Joins dropped as left over from an earlier membership round: their
     /// sender had shown a higher ring seq before (see `membership`).
     pub dropped_stale: u64,
+    /// Token visits on which this node claimed the window because its
+    /// local receivers lagged ([`Totem::set_receivers_congested`]).
+    pub congested_visits: u64,
 }
 
 /// How many windows' worth of messages may be outstanding (sent but not yet
@@ -331,6 +334,8 @@ pub struct Totem {
     phase: Phase,
     /// Set by [`Totem::leave`]: the instance takes no more input.
     left: bool,
+    /// Local receivers lag: claim the window, send nothing new.
+    congested: bool,
 }
 
 impl Totem {
@@ -372,6 +377,7 @@ impl Totem {
             }),
             cfg,
             left: false,
+            congested: false,
         };
         t.send_hello(now);
         t.enter_gather(now, GatherCause::Join, &[], &[]);
@@ -448,6 +454,19 @@ impl Totem {
             }
         }
         Ok(())
+    }
+
+    /// Whether this node's local receivers (the clients the driver delivers
+    /// to) lag behind. While set, on each token visit this node sends no
+    /// new messages and counts the whole window as its own in the token's
+    /// flow-control count, so no member sends new messages either: the
+    /// ring delivers what is in flight (retransmissions go on) and the
+    /// receivers catch up. Deviation from Totem and corosync, which have no
+    /// receiver-driven flow control (there a lagging local reader is
+    /// overrun and dropped). The driver must clear it within a bounded
+    /// time: a reader that never reads must not stop the ring.
+    pub fn set_receivers_congested(&mut self, congested: bool) {
+        self.congested = congested;
     }
 
     /// Leaves the ring for good (a clean shutdown): tells every node, with
@@ -895,14 +914,20 @@ impl Totem {
         };
         let backlog = self.packer.backlog_frames();
         let c = self.cfg.get();
-        let allowed = token::allowed_to_send(
-            &t,
-            c.window_size,
-            c.max_messages,
-            circ.my_last_sent,
-            backlog,
-            self.max_outstanding(),
-        );
+        let (allowed, claimed) = if self.congested {
+            self.stats.congested_visits += 1;
+            (0, c.window_size)
+        } else {
+            let allowed = token::allowed_to_send(
+                &t,
+                c.window_size,
+                c.max_messages,
+                circ.my_last_sent,
+                backlog,
+                self.max_outstanding(),
+            );
+            (allowed, 0)
+        };
         let mut sent = 0;
         while sent < allowed {
             let Some((guarantee, frame)) = self.packer.next_frame() else {
@@ -927,7 +952,14 @@ impl Totem {
         let Phase::Operational(circ) = &mut self.phase else {
             return;
         };
-        Self::end_visit(&mut t, circ, &mut self.ring.log, sent, backlog_now);
+        // A congested visit counts as having sent the whole window.
+        Self::end_visit(
+            &mut t,
+            circ,
+            &mut self.ring.log,
+            sent.max(claimed),
+            backlog_now,
+        );
         self.deliver_ready();
         self.forward_token(now, t);
     }
@@ -1024,8 +1056,10 @@ impl Totem {
         let seq = t.seq;
         if next == self.me {
             // A ring of one: the token comes straight back; take it up again
-            // at once if there is work, after the hold time if not.
-            let busy = !self.packer.is_empty();
+            // at once if there is work it may send, after the hold time if
+            // not (congested: nothing may be sent, and an immediate timer
+            // would spin).
+            let busy = !self.packer.is_empty() && !self.congested;
             let Phase::Operational(circ) = &mut self.phase else {
                 // Recovery of a lone node: next visit at once.
                 if let Phase::Recovery(rec) = &mut self.phase {

@@ -190,7 +190,8 @@ pub struct TotemSection {
     pub window_size: Option<u32>,
     /// `max_messages` (default 17).
     pub max_messages: Option<u32>,
-    /// `netmtu` (default 1500).
+    /// `netmtu` (default 1500; [`LOOPBACK_NETMTU_BYTES`] when every node is
+    /// on a loopback address).
     pub netmtu_bytes: Option<u32>,
     /// `secauth` (openais's default when absent is on).
     pub secauth: Option<bool>,
@@ -510,6 +511,11 @@ impl ClusterConfig {
         }
         if let Some(n) = t.netmtu_bytes {
             c.netmtu_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+        } else if !self.nodes.is_empty() && self.nodes.iter().all(|n| n.ring0_addr.is_loopback()) {
+            // Every datagram stays on the loopback interface (MTU 65536):
+            // its path MTU, as knet's PMTU discovery finds it, instead of
+            // a LAN's 1500. One 64 KiB message is then 1 datagram, not 47.
+            c.netmtu_bytes = LOOPBACK_NETMTU_BYTES;
         }
         // netmtu is the datagram on the wire: with secauth the seal takes
         // its overhead, so Totem's packets are that much smaller.
@@ -540,6 +546,9 @@ impl ClusterConfig {
         })
     }
 }
+
+/// `netmtu` when not given and every node is on a loopback address.
+pub const LOOPBACK_NETMTU_BYTES: usize = 65_000;
 
 /// corosync's hold when not given (`totemconfig.c`): token retransmit
 /// timeout (token / (retransmits + 0.2)) x 0.8 - 10 ms, in whole ms.
@@ -2099,6 +2108,32 @@ quorum {
             off.totem_config(n(1)).expect("valid").get().netmtu_bytes,
             1500
         );
+    }
+
+    #[test]
+    fn netmtu_defaults_to_the_loopback_mtu_only_when_every_node_is_loopback() {
+        let nodes = |a: &str, b: &str| {
+            format!(
+                "nodelist {{\n node {{\n  ring0_addr: {a}\n  nodeid: 1\n }}\n \
+                 node {{\n  ring0_addr: {b}\n  nodeid: 2\n }}\n}}\n"
+            )
+        };
+        let mtu = |text: &str| {
+            parse(text)
+                .0
+                .totem_config(n(1))
+                .expect("valid")
+                .get()
+                .netmtu_bytes
+        };
+        assert_eq!(mtu(&nodes("127.0.0.1", "127.0.0.2")), LOOPBACK_NETMTU_BYTES);
+        assert_eq!(mtu(&nodes("::1", "127.0.0.2")), LOOPBACK_NETMTU_BYTES);
+        assert_eq!(mtu(&nodes("127.0.0.1", "192.168.1.2")), 1500);
+        let given = format!(
+            "totem {{\n netmtu: 9000\n}}\n{}",
+            nodes("127.0.0.1", "127.0.0.2")
+        );
+        assert_eq!(mtu(&given), 9000);
     }
 
     #[test]

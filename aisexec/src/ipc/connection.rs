@@ -94,6 +94,9 @@ pub(crate) struct Connection {
     /// Input is not read while the output queue is above half its bound
     /// (the client is not reading); cleared when it drains.
     pub(crate) read_paused: bool,
+    /// Since when the output queue is above half its bound (see
+    /// `IpcServer::congested`).
+    pub(crate) lagging_since: Option<std::time::Instant>,
 }
 
 impl Connection {
@@ -121,6 +124,7 @@ impl Connection {
             writable_interest: false,
             unflushed: false,
             read_paused: false,
+            lagging_since: None,
         })
     }
 

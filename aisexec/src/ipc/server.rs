@@ -34,6 +34,10 @@ pub const DEFAULT_MAX_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 pub const DEFAULT_MAX_QUEUE_FRAMES: usize = 65_536;
 /// Default bound on frames one connection delivers per round.
 pub const DEFAULT_FRAMES_PER_ROUND: usize = 32;
+/// How long one lagging client may keep the ring from taking new messages
+/// ([`IpcServer::congested`]): a client not scheduled for a while on a busy
+/// machine catches up meanwhile; one that does not read is closed after.
+pub const CONGESTION_PATIENCE: std::time::Duration = std::time::Duration::from_millis(1000);
 /// Connections accepted per round at most.
 const ACCEPTS_PER_ROUND: usize = 32;
 
@@ -478,6 +482,27 @@ impl IpcServer {
                 self.flush(id);
             }
         }
+    }
+
+    /// Whether some client lags: its output queue is above half its bound
+    /// (the high-water mark), and has been for less than
+    /// [`CONGESTION_PATIENCE`]. The executive then keeps the ring from
+    /// taking new messages so the client catches up
+    /// (`Node::set_receivers_congested`); a client that lags for longer is
+    /// taken for one that does not read, and left to fill its queue and be
+    /// closed, so it cannot stop the ring.
+    pub fn congested(&mut self, now: std::time::Instant) -> bool {
+        let (max_bytes, max_frames) = (self.config.max_queue_bytes, self.config.max_queue_frames);
+        let mut congested = false;
+        for conn in self.slots.iter_mut().filter_map(|s| s.conn.as_mut()) {
+            if conn.queued_bytes() > max_bytes / 2 || conn.queued_frames() > max_frames / 2 {
+                let since = *conn.lagging_since.get_or_insert(now);
+                congested |= now.saturating_duration_since(since) < CONGESTION_PATIENCE;
+            } else {
+                conn.lagging_since = None;
+            }
+        }
+        congested
     }
 
     /// Whether frames wait for [`IpcServer::flush_pending`].
