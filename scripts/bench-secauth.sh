@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# `make bench-secauth`: what sealing the ring costs. Throughput of a local
-# 3-node cluster (ais-bench tput, every node sending) with secauth on and
-# with secauth off, in one run: REPS rounds, each starting a fresh cluster
-# per mode (on, then off) and measuring every size in SIZES for SECS
-# seconds; then the medians per mode and size and the ratio on/off.
+# `make bench-secauth`: what sealing the ring costs. Two local 3-node
+# clusters run side by side, one with secauth on (port P) and one with
+# secauth off (port P+1); for each of REPS rounds and each size in SIZES,
+# ais-bench tput runs SECS seconds against the sealed cluster, then at once
+# against the plain one, so both modes see the same load on the host.
+# Prints the medians per mode and size and the ratio on/off.
 #
 # It stops only the daemons it started, by pid (also on Ctrl-C or error).
 # Never part of `make test`. Loopback only; no root needed.
 #
-# Environment (defaults): REPS=3 SECS=5 SIZES="1024 8192 65000"
+# Environment (defaults): REPS=3 SECS=5 SIZES="1024 8192 65000" SENDERS=1
+#   ("all": every node sends; on a loaded host the bench client may then
+#   fall behind and be closed as a slow consumer; such a run is retried)
 #   CIPHER=aes256 (or aes128, chacha20poly1305) TOKEN_MS=1000
-#   BENCH_PORT (default 41000 + pid % 1000)  BENCH_DIR (default: a new
+#   BENCH_PORT (default 41000 + 2 x (pid % 500))  BENCH_DIR (default: a new
 #   temporary directory, kept for its raw.txt and logs)
 #   AIS_BIN_DIR (default target/release)
 
@@ -23,7 +26,8 @@ SECS=${SECS:-5}
 SIZES=${SIZES:-"1024 8192 65000"}
 CIPHER=${CIPHER:-aes256}
 TOKEN_MS=${TOKEN_MS:-1000}
-port=${BENCH_PORT:-$((41000 + $$ % 1000))}
+SENDERS=${SENDERS:-1}
+port=${BENCH_PORT:-$((41000 + 2 * ($$ % 500)))}
 nodes=3
 
 aisexec=$bin_dir/aisexec
@@ -43,21 +47,24 @@ work=$(cd "$work" && pwd)
 raw=$work/raw.txt
 : > "$raw"
 "$keygen" --force -o "$work/authkey" > /dev/null || exit 1
-sockets=()
+sockets_on=()
+sockets_off=()
 for i in $(seq 1 $nodes); do
-    sockets+=(--socket "$work/node$i/aisexec.sock")
+    sockets_on+=(--socket "$work/on/node$i/aisexec.sock")
+    sockets_off+=(--socket "$work/off/node$i/aisexec.sock")
 done
 
 pids=()
 
 write_config() {  # write_config I MODE
-    local i=$1 mode=$2 dir=$work/node$1
+    local i=$1 mode=$2 dir=$work/$2/node$1 p=$port
+    [ "$2" = off ] && p=$((port + 1))
     mkdir -p "$dir"
     {
         echo "totem {"
         echo "    version: 2"
         echo "    nodeid: $i"
-        echo "    port: $port"
+        echo "    port: $p"
         echo "    token: $TOKEN_MS"
         if [ "$mode" = on ]; then
             echo "    crypto_cipher: $CIPHER"
@@ -104,35 +111,42 @@ trap stop_all EXIT
 trap 'echo "bench-secauth: interrupted" >&2; exit 130' INT TERM
 
 start_cluster() {  # start_cluster MODE
-    local i
+    local i dir
     for i in $(seq 1 $nodes); do
         write_config "$i" "$1"
-        "$aisexec" -f -c "$work/node$i/aisexec.conf" >> "$work/node$i/aisexec.log" 2>&1 &
+        dir=$work/$1/node$i
+        "$aisexec" -f -c "$dir/aisexec.conf" >> "$dir/aisexec.log" 2>&1 &
         pids+=($!)
     done
     for i in $(seq 1 $nodes); do
-        if ! "$ring_status" --socket "$work/node$i/aisexec.sock" --wait-members $nodes \
+        dir=$work/$1/node$i
+        if ! "$ring_status" --socket "$dir/aisexec.sock" --wait-members $nodes \
                 --timeout 20 > /dev/null; then
-            echo "bench-secauth: node$i did not reach a $nodes-member ring; its log:" >&2
-            tail -n 20 "$work/node$i/aisexec.log" >&2
+            echo "bench-secauth: $1 node$i did not reach a $nodes-member ring; its log:" >&2
+            tail -n 20 "$dir/aisexec.log" >&2
             return 1
         fi
     done
 }
 
-echo "bench-secauth: results in $work (port $port, cipher $CIPHER, $REPS reps x $SECS s)" >&2
+echo "bench-secauth: results in $work (ports $port/$((port + 1)), cipher $CIPHER, $REPS reps x $SECS s)" >&2
+start_cluster on || exit 1
+start_cluster off || exit 1
+sleep 0.5
 for r in $(seq 1 "$REPS"); do
-    for mode in on off; do
-        start_cluster "$mode" || exit 1
-        sleep 0.5
-        for s in $SIZES; do
+    for s in $SIZES; do
+        for mode in on off; do
+            if [ "$mode" = on ]; then socks=("${sockets_on[@]}"); else socks=("${sockets_off[@]}"); fi
             # A run the client could not finish (on a loaded host it can be
             # closed as a slow consumer) is tried again, twice at most.
+            line=""
             for try in 1 2 3; do
-                line=$(timeout 120 "$bench" tput "${sockets[@]}" --size "$s" --secs "$SECS" \
-                    --senders all --label "secauth-$mode" | grep ' node=2 ' | grep ' result=ok ')
+                out=$(timeout 120 "$bench" tput "${socks[@]}" --size "$s" --secs "$SECS" \
+                    --senders "$SENDERS" --label "secauth-$mode")
+                line=$(grep ' node=2 ' <<< "$out" | grep 'result=ok ')
                 [ -n "$line" ] && break
-                echo "bench-secauth: rep $r secauth=$mode size=$s: try $try failed" >&2
+                echo "bench-secauth: rep $r secauth=$mode size=$s: try $try failed:" \
+                    "$(grep ' node=2 ' <<< "$out" | head -c 300)" >&2
             done
             mbs=$(grep -o ' MB_per_s=[0-9.]*' <<< "$line" | head -1 | cut -d= -f2)
             msgs=$(grep -o ' msgs_per_s=[0-9.]*' <<< "$line" | head -1 | cut -d= -f2)
@@ -140,9 +154,9 @@ for r in $(seq 1 "$REPS"); do
                 echo "rep=$r secauth=$mode size=$s msgs_per_s=$msgs MB_per_s=$mbs" | tee -a "$raw" >&2
             fi
         done
-        stop_all
     done
 done
+stop_all
 
 median() {  # median FIELD MODE SIZE
     grep " secauth=$2 size=$3 " "$raw" | grep -o " $1=[0-9.]*" | cut -d= -f2 | sort -g \
@@ -153,7 +167,7 @@ median() {  # median FIELD MODE SIZE
 }
 
 echo
-echo "Throughput, 3 nodes all sending, delivered per node (medians of $REPS; cipher $CIPHER)"
+echo "Throughput, 3 nodes, senders $SENDERS, delivered at node 2 (medians of $REPS; cipher $CIPHER)"
 printf '  %7s %14s %14s %12s %12s %8s\n' size "on msgs/s" "off msgs/s" "on MB/s" "off MB/s" on/off
 for s in $SIZES; do
     on_m=$(median msgs_per_s on "$s")
@@ -164,4 +178,4 @@ for s in $SIZES; do
     printf '  %7s %14s %14s %12s %12s %8s\n' "$s" "$on_m" "$off_m" "$on_b" "$off_b" "$ratio"
 done
 echo
-echo "raw lines: $raw; daemon logs: $work/node*/aisexec.log"
+echo "raw lines: $raw; daemon logs: $work/{on,off}/node*/aisexec.log"
