@@ -613,8 +613,15 @@ impl IpcServer {
         let round = self.round;
         let per_round = self.config.frames_per_round;
         let scratch = &mut self.scratch;
+        let registry = &self.registry;
         let conn = slot_conn_mut(&mut self.slots, id)?;
         conn.in_ready = false;
+        if conn.closing {
+            // Nothing more is read from a connection being closed: its
+            // last frames (a refusal, say) are still to be written, and
+            // reading its EOF now would drop them unsent.
+            return None;
+        }
         if conn.round != round {
             conn.round = round;
             conn.round_frames = 0;
@@ -647,7 +654,15 @@ impl IpcServer {
                 }
             }
             Input::Idle => return None,
-            Input::Eof { mid_frame } => CloseReason::PeerClosed { mid_frame },
+            Input::Eof { mid_frame } => {
+                // A client that half-closed may still read: what was
+                // queued for it goes out before the close (best effort,
+                // without waiting on a full socket).
+                if conn.unflushed {
+                    let _ = conn.flush(registry);
+                }
+                CloseReason::PeerClosed { mid_frame }
+            }
             Input::Garbage(error) => CloseReason::BadFrame(error),
             Input::Failed(error) => CloseReason::Io(error.kind()),
         };
