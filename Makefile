@@ -5,7 +5,7 @@ SEEDS ?= 300
 SOAK_SEEDS ?= 20000
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: help build release run test test-unit test-sim soak soak-cluster fmt lint clean install bench bench-corosync bench-secauth fuzz
+.PHONY: bench-backup help build release run test test-unit test-sim soak soak-cluster fmt lint clean install bench bench-corosync bench-secauth fuzz
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -117,6 +117,12 @@ COROSYNC_TRANSPORTS ?= udpu knet
 bench-corosync:
 	$(CARGO) build --release -p aisexec -p tools --bins
 	@COROSYNC_TRANSPORTS="$(COROSYNC_TRANSPORTS)" ./scripts/bench.sh
+
+# Backup and restore MiB/s for MIB (1024) MiB of checkpoint data on a local
+# 3-node cluster (issue #6; scripts/bench-backup.sh).
+bench-backup:
+	$(CARGO) build --release -p aisexec -p tools -p testsuite --bins
+	@./scripts/bench-backup.sh
 
 # What sealing the ring costs: throughput with secauth on and off, fresh
 # clusters per mode, medians and the ratio (scripts/bench-secauth.sh).
