@@ -9,7 +9,9 @@
 //! - a destination not writable on one node: the share moves and the
 //!   result lists the error (through the `ais-backup` tool, with its
 //!   progress); missing on every node: the backup aborts with the reason;
-//! - `ais-backup verify` detects a flipped byte and a truncated file.
+//! - `ais-backup verify` detects a flipped byte and a truncated file;
+//! - SIGTERM of a participant mid-backup: it finishes and reports the files
+//!   it is writing before it leaves, so they stay in the backup.
 //!
 //! Every daemon of this file waits [`WRITE_DELAY_MS`] in each data file
 //! write (the workers' test hook), so a backup runs long enough to kill a
@@ -26,6 +28,7 @@ use ais::backup::{self, Backup, FileProblem, RestoreError, RestoreOptions};
 use ais::ckpt::{Ckpt, ReadElement, WriteElement};
 use ais::client::ClientConfig;
 use bytes::Bytes;
+use nix::sys::signal::Signal;
 use proto::backup::{Completion, ErrorClass, JobPhase};
 use proto::backup_file::{read_data_file, write_data_file, CheckpointImage, SectionImage};
 use proto::ckpt::{
@@ -444,6 +447,41 @@ fn participant_killed_mid_backup_its_share_is_rescheduled() {
     assert!(
         log.contains("from node 3 to node"),
         "no reschedule logged:\n{log}"
+    );
+}
+
+#[test]
+fn participant_sigterm_mid_backup_finishes_its_step_before_leaving() {
+    let mut c = cluster(5);
+    nine_checkpoints(&c);
+    let dest = c.dir().join("dest");
+    std::fs::create_dir(&dest).expect("destination");
+    let (id, mut b) = backup_via(&c, 1, &dest);
+    wait_running(&mut b, id);
+    std::thread::sleep(Duration::from_millis(300));
+    // Node 3's files are being written (each takes WRITE_DELAY_MS): a
+    // SIGTERM lets them finish and be reported, then the node leaves.
+    c.signal(3, Signal::SIGTERM);
+    let exit = c
+        .wait_exit(3, BACKUP_TIMEOUT)
+        .unwrap_or_else(|| panic!("node 3 never left\n{}", c.log(3)));
+    assert!(exit.success(), "node 3 exit: {exit:?}\n{}", c.log(3));
+    let log3 = c.log(3);
+    assert!(
+        log3.contains("finishing the running backup step first"),
+        "node 3 did not wait for its step:\n{log3}"
+    );
+    let done = wait(&mut b, id);
+    assert_eq!(done.status, Ok(()), "{:?}", done.job);
+    let r = check_clean_backup(&dest, id);
+    assert_eq!(r.manifest.entries.len(), 9, "every checkpoint");
+    let by: BTreeSet<u32> = r.manifest.entries.iter().map(|e| e.written_by).collect();
+    // A kill -9 moves node 3's share to 1 and 2 (the test above); a
+    // SIGTERM keeps what node 3 wrote before it left.
+    assert_eq!(
+        by,
+        BTreeSet::from([1, 2, 3]),
+        "node 3's written share is in the backup"
     );
 }
 
