@@ -379,4 +379,87 @@ mod tests {
         assert_eq!(t2.stats().datagrams_received, 2);
         assert_eq!(t1.stats().datagrams_sent, 3);
     }
+
+    /// Two transports on ephemeral loopback ports that know each other.
+    fn pair() -> (Transport, Transport) {
+        let a: SocketAddr = "127.0.0.1:0".parse().expect("literal");
+        let mut t1 = Transport::bind(id(1), a, BTreeMap::new()).expect("bind");
+        let mut t2 = Transport::bind(id(2), a, BTreeMap::new()).expect("bind");
+        t1.local = t1.socket.local_addr().expect("addr");
+        t2.local = t2.socket.local_addr().expect("addr");
+        let nodes: BTreeMap<NodeId, SocketAddr> = [(id(1), t1.local), (id(2), t2.local)].into();
+        t1.set_nodes(nodes.clone());
+        t2.set_nodes(nodes);
+        (t1, t2)
+    }
+
+    fn crypto(me: u32) -> RingCrypto {
+        use aisexec::ring_crypto::{Cipher, KdfHash, KeyMaterial, SecureRing};
+        let settings = SecureRing {
+            cipher: Cipher::Aes256Gcm,
+            hash: KdfHash::Sha256,
+            keyfile: "/unused".into(),
+        };
+        RingCrypto::from_material(me, settings, &KeyMaterial::from_bytes(&[9; 64]), None)
+            .expect("keys")
+    }
+
+    /// Packets are slices of the receive chunks: the ones Totem still
+    /// holds must keep their bytes while later datagrams are read into
+    /// the same and new chunks, sealed or not, large or small (copied out).
+    #[test]
+    fn held_packets_keep_their_bytes_across_later_reads() {
+        for sealed in [false, true] {
+            let (mut t1, mut t2) = pair();
+            if sealed {
+                t1.set_crypto(Some(crypto(1)));
+                t2.set_crypto(Some(crypto(2)));
+            }
+            let sizes = [
+                60_000,
+                100,
+                RECV_COPY_BELOW_BYTES - 1,
+                RECV_COPY_BELOW_BYTES,
+                30_000,
+                65_000,
+                1,
+                40_000,
+            ];
+            let mut held = Vec::new();
+            // Five rounds: several RECV_CHUNK_BYTES, so chunks fill up
+            // and new ones are taken while the old ones are held.
+            for round in 0..5 {
+                for (i, &len) in sizes.iter().enumerate() {
+                    let seed = round * 31 + i;
+                    let payload: Vec<u8> = (0..len).map(|j| (j * 7 + seed) as u8).collect();
+                    t1.send(&Transmit {
+                        dest: Destination::Node(id(2)),
+                        payload: Bytes::from(payload.clone()),
+                    });
+                    held.push((recv_wait(&mut t2), payload));
+                }
+            }
+            let total: usize = held.iter().map(|(p, _)| p.len()).sum();
+            assert!(total > 3 * RECV_CHUNK_BYTES, "spans several chunks");
+            for (i, (got, want)) in held.iter().enumerate() {
+                assert!(got[..] == want[..], "sealed {sealed}: packet {i} changed");
+            }
+            assert_eq!(t2.stats().datagrams_received, held.len() as u64);
+            if sealed {
+                let stats = t2.crypto().expect("on").stats();
+                assert_eq!(stats.opened, held.len() as u64);
+            }
+            // Once nothing is held, the chunk is reused: more reads still
+            // deliver intact packets.
+            drop(held);
+            for len in [65_000, 10] {
+                let payload = vec![0xC3; len];
+                t1.send(&Transmit {
+                    dest: Destination::Node(id(2)),
+                    payload: Bytes::from(payload.clone()),
+                });
+                assert_eq!(recv_wait(&mut t2)[..], payload[..]);
+            }
+        }
+    }
 }

@@ -503,4 +503,107 @@ mod tests {
             [0xAB, 0xAB, 0xAB, 0xAB, 0, 0, 0, 0, 0, 0, 0, 0]
         );
     }
+
+    #[test]
+    fn open_in_place_gives_the_packet_as_a_range_of_the_datagram() {
+        for cipher in Cipher::ALL {
+            let mut k = key(cipher, 4);
+            for len in [0, 1, 100, 8192, 65_000] {
+                let mut sealed = Vec::new();
+                k.seal(2, &packet(len), &mut sealed);
+                let range = k.open_in_place(2, &mut sealed).expect("opens");
+                assert_eq!(range.start, HEADER_BYTES + cipher.nonce_bytes(), "{cipher}");
+                assert_eq!(&sealed[range], &packet(len)[..], "{cipher} {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn open_in_place_leaves_a_foreign_envelope_untouched() {
+        let k = key(Cipher::Aes256Gcm, 4);
+        let mut plain = b"TM\x01\x02 a plain totem packet of some length".to_vec();
+        let before = plain.clone();
+        assert_eq!(k.open_in_place(1, &mut plain), Err(Rejected::BadEnvelope));
+        assert_eq!(plain, before);
+        let mut short = vec![
+            b'A',
+            b'E',
+            ENVELOPE_VERSION,
+            Cipher::Aes256Gcm.id(),
+            0,
+            0,
+            0,
+            1,
+        ];
+        assert_eq!(k.open_in_place(1, &mut short), Err(Rejected::BadEnvelope));
+    }
+
+    /// The AES-GCM envelopes are standard GCM: the `aes-gcm` crate (the
+    /// implementation before *ring*) opens what this seals and the other
+    /// way round, so nodes of either build share a ring.
+    #[test]
+    fn aes_gcm_envelopes_match_the_aes_gcm_crate() {
+        use aes_gcm::{Aes128Gcm, Aes256Gcm};
+        fn other_seal<A: AeadInOut + KeyInit>(
+            key: &[u8],
+            cipher: Cipher,
+            packet: &[u8],
+        ) -> Vec<u8> {
+            let a = A::new_from_slice(key).expect("key length");
+            let mut out = vec![b'A', b'E', ENVELOPE_VERSION, cipher.id(), 0, 0, 0, 6];
+            let nonce = [0x5A; 12];
+            out.extend_from_slice(&nonce);
+            let mut body = packet.to_vec();
+            let tag = a
+                .encrypt_inout_detached(
+                    (&nonce[..]).try_into().expect("12"),
+                    &out[..HEADER_BYTES],
+                    InOutBuf::from(&mut body[..]),
+                )
+                .expect("seals");
+            out.extend_from_slice(&body);
+            out.extend_from_slice(&tag);
+            out
+        }
+        fn other_open<A: AeadInOut + KeyInit>(key: &[u8], sealed: &[u8]) -> Vec<u8> {
+            let a = A::new_from_slice(key).expect("key length");
+            let body_end = sealed.len() - TAG_BYTES;
+            let mut body = sealed[HEADER_BYTES + 12..body_end].to_vec();
+            a.decrypt_inout_detached(
+                (&sealed[HEADER_BYTES..HEADER_BYTES + 12])
+                    .try_into()
+                    .expect("12"),
+                &sealed[..HEADER_BYTES],
+                InOutBuf::from(&mut body[..]),
+                (&sealed[body_end..]).try_into().expect("16"),
+            )
+            .expect("aes-gcm opens ring's envelope");
+            body
+        }
+        for cipher in [Cipher::Aes256Gcm, Cipher::Aes128Gcm] {
+            let raw = vec![0x42; cipher.key_bytes()];
+            let mut k = PacketKey::new(cipher, &raw).expect("key");
+            for len in [0, 1, 17, 1452, 65_000] {
+                let mut sealed = Vec::new();
+                k.seal(6, &packet(len), &mut sealed);
+                let theirs = other_seal_for(cipher, &raw, &packet(len));
+                assert_eq!(
+                    k.open(6, &theirs).expect("ring opens aes-gcm's envelope")[..],
+                    packet(len)[..],
+                    "{cipher} {len}"
+                );
+                let opened = match cipher {
+                    Cipher::Aes256Gcm => other_open::<Aes256Gcm>(&raw, &sealed),
+                    _ => other_open::<Aes128Gcm>(&raw, &sealed),
+                };
+                assert_eq!(opened, packet(len), "{cipher} {len}");
+            }
+        }
+        fn other_seal_for(cipher: Cipher, key: &[u8], packet: &[u8]) -> Vec<u8> {
+            match cipher {
+                Cipher::Aes256Gcm => other_seal::<Aes256Gcm>(key, cipher, packet),
+                _ => other_seal::<Aes128Gcm>(key, cipher, packet),
+            }
+        }
+    }
 }
