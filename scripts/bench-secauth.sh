@@ -9,7 +9,7 @@
 # It stops only the daemons it started, by pid (also on Ctrl-C or error).
 # Never part of `make test`. Loopback only; no root needed.
 #
-# Environment (defaults): REPS=3 SECS=5 SIZES="1024 8192 65000" SENDERS=1
+# Environment (defaults): REPS=3 SECS=5 SIZES="64 1024 8192 65000" SENDERS=1
 #   ("all": every node sends; on a loaded host the bench client may then
 #   fall behind and be closed as a slow consumer; such a run is retried)
 #   CIPHER=aes256 (or aes128, chacha20poly1305) TOKEN_MS=1000
@@ -23,7 +23,7 @@ root_dir=$(cd "$(dirname "$0")/.." && pwd)
 bin_dir=${AIS_BIN_DIR:-$root_dir/target/release}
 REPS=${REPS:-3}
 SECS=${SECS:-5}
-SIZES=${SIZES:-"1024 8192 65000"}
+SIZES=${SIZES:-"64 1024 8192 65000"}
 CIPHER=${CIPHER:-aes256}
 TOKEN_MS=${TOKEN_MS:-1000}
 SENDERS=${SENDERS:-1}
@@ -129,6 +129,7 @@ start_cluster() {  # start_cluster MODE
     done
 }
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "bench-secauth: results in $work (ports $port/$((port + 1)), cipher $CIPHER, $REPS reps x $SECS s)" >&2
 start_cluster on || exit 1
 start_cluster off || exit 1
@@ -157,6 +158,7 @@ for r in $(seq 1 "$REPS"); do
     done
 done
 stop_all
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 median() {  # median FIELD MODE SIZE
     grep " secauth=$2 size=$3 " "$raw" | grep -o " $1=[0-9.]*" | cut -d= -f2 | sort -g \
@@ -177,5 +179,6 @@ for s in $SIZES; do
     ratio=$(awk -v a="$on_m" -v b="$off_m" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
     printf '  %7s %14s %14s %12s %12s %8s\n' "$s" "$on_m" "$off_m" "$on_b" "$off_b" "$ratio"
 done
+echo "  host load average (1/5/15 min): $load_start at the start, $load_end at the end ($(nproc) CPUs)"
 echo
 echo "raw lines: $raw; daemon logs: $work/{on,off}/node*/aisexec.log"

@@ -14,6 +14,14 @@
 //! opened right after it is read; one that does not open is dropped and
 //! counted there, never handed to Totem.
 //!
+//! Receiving copies nothing after the kernel: datagrams are read one after
+//! another into a receive chunk ([`RECV_CHUNK_BYTES`]), opened there in
+//! place, and handed to Totem as slices of it (`Bytes`); a chunk is
+//! reused once Totem has dropped every packet in it, and a new one taken
+//! otherwise. The chunk is read into uninitialised, so it is never zeroed.
+//! Datagrams shorter than [`RECV_COPY_BELOW_BYTES`] (tokens, small
+//! messages) are copied out instead, so that they never hold a chunk.
+//!
 //! Everything here is counted in [`TransportStats`]; nothing is logged per
 //! datagram.
 
@@ -22,10 +30,10 @@ use std::io;
 use std::net::SocketAddr;
 
 use aisexec::ring_crypto::RingCrypto;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use totem::{Destination, NodeId, Transmit};
 
 use crate::fault_hook::FaultHook;
@@ -37,6 +45,17 @@ pub const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 /// Largest datagram received, in bytes: the largest a UDP datagram can be,
 /// so nothing is ever truncated.
 pub const RECV_BUFFER_BYTES: usize = 65_536;
+
+/// Bytes of one receive chunk: room for four of the largest datagrams, so
+/// that a chunk is allocated at most once per four full-size datagrams
+/// while Totem holds packets, and a held packet keeps at most this much
+/// memory alive.
+pub const RECV_CHUNK_BYTES: usize = 4 * RECV_BUFFER_BYTES;
+
+/// Datagrams shorter than this, in bytes, are copied out of the receive
+/// chunk (a cheap copy) rather than sliced from it, so that a small packet
+/// Totem keeps a while does not keep a whole chunk alive.
+pub const RECV_COPY_BELOW_BYTES: usize = 2048;
 
 /// Counters of the transport.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -78,7 +97,9 @@ pub struct Transport {
     local: SocketAddr,
     peers: BTreeMap<NodeId, SocketAddr>,
     known: HashMap<SocketAddr, NodeId>,
-    buf: Vec<u8>,
+    /// The receive chunk: always empty between reads, its spare capacity
+    /// is where the next datagram is read.
+    rx: BytesMut,
     stats: TransportStats,
     /// TEST-ONLY drop/delay of received datagrams; inert unless
     /// `AISEXEC_TEST_FAULTS` is set (see `fault_hook`).
@@ -117,7 +138,7 @@ impl Transport {
             local,
             peers: BTreeMap::new(),
             known: HashMap::new(),
-            buf: vec![0; RECV_BUFFER_BYTES],
+            rx: BytesMut::with_capacity(RECV_CHUNK_BYTES),
             stats: TransportStats::default(),
             faults: FaultHook::from_env(),
             crypto: None,
@@ -197,18 +218,25 @@ impl Transport {
             return Recv::Datagram(held);
         }
         loop {
-            match self.socket.recv_from(&mut self.buf) {
+            match self.read_datagram() {
                 Ok((len, from)) => {
                     let Some(&source) = self.known.get(&from) else {
+                        self.rx.clear();
                         self.stats.dropped_unknown_source += 1;
                         return Recv::Skipped;
                     };
                     self.stats.datagrams_received += 1;
-                    let datagram = &self.buf[..len];
+                    let datagram = if len < RECV_COPY_BELOW_BYTES {
+                        let small = BytesMut::from(&self.rx[..]);
+                        self.rx.clear();
+                        small
+                    } else {
+                        self.rx.split()
+                    };
                     let opened = match &mut self.crypto {
                         // Dropped and counted by the seal layer.
                         Some(crypto) => crypto.open(source.get(), datagram),
-                        None => Some(Bytes::copy_from_slice(datagram)),
+                        None => Some(datagram.freeze()),
                     };
                     return opened
                         .and_then(|d| self.faults.on_receive(d))
@@ -225,6 +253,34 @@ impl Transport {
                 }
             }
         }
+    }
+
+    /// Reads one datagram into the receive chunk (`self.rx`, empty before,
+    /// holding exactly the datagram after): its length and source.
+    fn read_datagram(&mut self) -> io::Result<(usize, SocketAddr)> {
+        debug_assert!(self.rx.is_empty(), "every datagram is taken out of rx");
+        // Reuse the chunk if Totem dropped every packet sliced from it;
+        // else start a new one (the old one is freed with its last packet).
+        if !self.rx.try_reclaim(RECV_BUFFER_BYTES) {
+            self.rx = BytesMut::with_capacity(RECV_CHUNK_BYTES);
+        }
+        let spare = self.rx.spare_capacity_mut();
+        let spare_len = spare.len();
+        let (len, from) = SockRef::from(&self.socket).recv_from(spare)?;
+        let from = from
+            .as_socket()
+            .ok_or_else(|| io::Error::other("datagram from a non-IP address"))?;
+        // The kernel never reports more than it was given room for.
+        let len = len.min(spare_len);
+        // SAFETY: recvfrom(2) wrote `len` bytes at the start of the spare
+        // capacity (socket2 passes the buffer's length, and `len` is capped
+        // by it), so the first `len` bytes after the current length (0)
+        // are initialised.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.rx.set_len(len);
+        }
+        Ok((len, from))
     }
 
     /// The counters.
@@ -322,5 +378,88 @@ mod tests {
         assert_eq!(t2.stats().dropped_unknown_source, 2);
         assert_eq!(t2.stats().datagrams_received, 2);
         assert_eq!(t1.stats().datagrams_sent, 3);
+    }
+
+    /// Two transports on ephemeral loopback ports that know each other.
+    fn pair() -> (Transport, Transport) {
+        let a: SocketAddr = "127.0.0.1:0".parse().expect("literal");
+        let mut t1 = Transport::bind(id(1), a, BTreeMap::new()).expect("bind");
+        let mut t2 = Transport::bind(id(2), a, BTreeMap::new()).expect("bind");
+        t1.local = t1.socket.local_addr().expect("addr");
+        t2.local = t2.socket.local_addr().expect("addr");
+        let nodes: BTreeMap<NodeId, SocketAddr> = [(id(1), t1.local), (id(2), t2.local)].into();
+        t1.set_nodes(nodes.clone());
+        t2.set_nodes(nodes);
+        (t1, t2)
+    }
+
+    fn crypto(me: u32) -> RingCrypto {
+        use aisexec::ring_crypto::{Cipher, KdfHash, KeyMaterial, SecureRing};
+        let settings = SecureRing {
+            cipher: Cipher::Aes256Gcm,
+            hash: KdfHash::Sha256,
+            keyfile: "/unused".into(),
+        };
+        RingCrypto::from_material(me, settings, &KeyMaterial::from_bytes(&[9; 64]), None)
+            .expect("keys")
+    }
+
+    /// Packets are slices of the receive chunks: the ones Totem still
+    /// holds must keep their bytes while later datagrams are read into
+    /// the same and new chunks, sealed or not, large or small (copied out).
+    #[test]
+    fn held_packets_keep_their_bytes_across_later_reads() {
+        for sealed in [false, true] {
+            let (mut t1, mut t2) = pair();
+            if sealed {
+                t1.set_crypto(Some(crypto(1)));
+                t2.set_crypto(Some(crypto(2)));
+            }
+            let sizes = [
+                60_000,
+                100,
+                RECV_COPY_BELOW_BYTES - 1,
+                RECV_COPY_BELOW_BYTES,
+                30_000,
+                65_000,
+                1,
+                40_000,
+            ];
+            let mut held = Vec::new();
+            // Five rounds: several RECV_CHUNK_BYTES, so chunks fill up
+            // and new ones are taken while the old ones are held.
+            for round in 0..5 {
+                for (i, &len) in sizes.iter().enumerate() {
+                    let seed = round * 31 + i;
+                    let payload: Vec<u8> = (0..len).map(|j| (j * 7 + seed) as u8).collect();
+                    t1.send(&Transmit {
+                        dest: Destination::Node(id(2)),
+                        payload: Bytes::from(payload.clone()),
+                    });
+                    held.push((recv_wait(&mut t2), payload));
+                }
+            }
+            let total: usize = held.iter().map(|(p, _)| p.len()).sum();
+            assert!(total > 3 * RECV_CHUNK_BYTES, "spans several chunks");
+            for (i, (got, want)) in held.iter().enumerate() {
+                assert!(got[..] == want[..], "sealed {sealed}: packet {i} changed");
+            }
+            assert_eq!(t2.stats().datagrams_received, held.len() as u64);
+            if sealed {
+                let stats = t2.crypto().expect("on").stats();
+                assert_eq!(stats.opened, held.len() as u64);
+            }
+            // Once nothing is held, the chunk is reused: more reads still
+            // deliver intact packets.
+            drop(held);
+            for len in [65_000, 10] {
+                let payload = vec![0xC3; len];
+                t1.send(&Transmit {
+                    dest: Destination::Node(id(2)),
+                    payload: Bytes::from(payload.clone()),
+                });
+                assert_eq!(recv_wait(&mut t2)[..], payload[..]);
+            }
+        }
     }
 }

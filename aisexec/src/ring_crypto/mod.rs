@@ -40,7 +40,7 @@ pub mod settings;
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 pub use envelope::{Cipher, Rejected};
 pub use key_file::{KdfHash, KeyFileError, KeyMaterial, DEFAULT_KEYFILE};
@@ -200,13 +200,31 @@ impl RingCrypto {
     /// Opens a datagram from node `source` (the node at its source
     /// address): the Totem packet, or `None` when it was dropped (and
     /// counted).
-    pub fn open(&mut self, source: u32, datagram: &[u8]) -> Option<Bytes> {
-        match self.current.key.open(source, datagram) {
+    ///
+    /// In the steady state (one key) the datagram is decrypted in place
+    /// and the packet is a slice of it: no allocation, no copy. While a
+    /// rekey is under way (a next or previous key loaded) the current key
+    /// opens a copy, so that the datagram is still intact for the others
+    /// if the current key fails.
+    pub fn open(&mut self, source: u32, datagram: BytesMut) -> Option<Bytes> {
+        self.open_at(Instant::now(), source, datagram)
+    }
+
+    fn open_at(&mut self, now: Instant, source: u32, mut datagram: BytesMut) -> Option<Bytes> {
+        let first = if self.next.is_none() && self.previous.is_none() {
+            self.current
+                .key
+                .open_in_place(source, &mut datagram)
+                .map(|range| datagram.split().freeze().slice(range))
+        } else {
+            self.current.key.open(source, &datagram)
+        };
+        match first {
             Ok(packet) => {
                 self.stats.opened += 1;
                 Some(packet)
             }
-            Err(rejected) => self.open_slow(Instant::now(), source, datagram, rejected),
+            Err(rejected) => self.open_slow(now, source, &datagram, rejected),
         }
     }
 
@@ -376,14 +394,9 @@ mod tests {
 
     /// What `to` makes of a datagram `from` seals now.
     fn deliver(from: &mut RingCrypto, to: &mut RingCrypto, now: Instant) -> bool {
-        let sealed = from.seal(b"totem packet").to_vec();
-        match to.current.key.open(from.me, &sealed) {
-            Ok(p) => {
-                to.stats.opened += 1;
-                p[..] == b"totem packet"[..]
-            }
-            Err(r) => to.open_slow(now, from.me, &sealed, r).is_some(),
-        }
+        let sealed = BytesMut::from(from.seal(b"totem packet"));
+        to.open_at(now, from.me, sealed)
+            .is_some_and(|p| p[..] == b"totem packet"[..])
     }
 
     #[test]
@@ -403,15 +416,17 @@ mod tests {
     fn plain_and_replayed_datagrams_are_dropped_and_counted() {
         let mut a = node(1, 1, None);
         let mut b = node(2, 1, None);
-        assert!(b.open(1, b"TM\x01\x01 a plain totem packet").is_none());
+        assert!(b
+            .open(1, BytesMut::from(&b"TM\x01\x01 a plain totem packet"[..]))
+            .is_none());
         assert_eq!(b.stats().bad_envelope, 1);
         let sealed = a.seal(b"x").to_vec();
         assert!(
-            b.open(3, &sealed).is_none(),
+            b.open(3, BytesMut::from(&sealed[..])).is_none(),
             "node 1's packet from node 3's address"
         );
         assert_eq!(b.stats().sender_mismatch, 1);
-        assert!(b.open(1, &sealed).is_some());
+        assert!(b.open(1, BytesMut::from(&sealed[..])).is_some());
         assert_eq!(b.stats().opened, 1);
     }
 
