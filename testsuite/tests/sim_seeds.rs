@@ -121,6 +121,7 @@ fn a_seed_replays_exactly() {
         scenario: None,
         nodes: 4,
         seconds: Some(14),
+        accelerated_window: 0,
     };
     let trace = |seed| {
         let r = run_seed(&spec, seed, Trace::buffer(true)).expect("a valid spec");
@@ -142,6 +143,7 @@ fn bad_specs_are_refused() {
         scenario: scenario.map(String::from),
         nodes,
         seconds,
+        accelerated_window: 0,
     };
     assert!(run_seed(&spec(None, 0, None), 0, Trace::off()).is_err());
     assert!(run_seed(&spec(None, 33, None), 0, Trace::off()).is_err());
