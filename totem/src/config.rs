@@ -49,7 +49,11 @@ pub struct TotemConfig {
     /// this many are multicast after the token is passed on, the rest
     /// before it, so the next holder starts while this one still sends.
     /// 0 (the default) is the standard Totem protocol: everything before
-    /// the token. At most `max_messages`. See [`crate::srp`].
+    /// the token. At most `max_messages`. See [`crate::srp`]. Off by
+    /// default because on a 3-node loopback cluster on 2 cores it gave no
+    /// consistent gain (issue #7 evaluation: within run-to-run spread, and
+    /// with all nodes sending, lagging clients were closed as slow
+    /// consumers where the standard protocol kept them).
     pub accelerated_window: u32,
     /// `netmtu`: largest datagram we send, headers included (1500).
     pub netmtu_bytes: usize,
