@@ -12,7 +12,7 @@ DESTDIR ?=
 
 help:
 	@echo "make run       a 3-node aisexec cluster on 127.0.0.1-3, its ring status, then its logs"
-	@echo "make test      unit tests, protocol tests and $(SEEDS) simulator seeds"
+	@echo "make test      unit tests, protocol tests and $(SEEDS) simulator seeds (+ $(ACCEL_SEEDS) with the accelerated ring)"
 	@echo "make soak      $(SOAK_SEEDS) simulator seeds on $(JOBS) threads"
 	@echo "make soak-cluster  a 5-node aisexec cluster under load and faults for SECONDS (default 600), then the EVS/CKPT checks"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
@@ -44,9 +44,16 @@ test-unit:
 	$(CARGO) build --release --workspace
 	$(CARGO) test --workspace --release
 
+# The accelerated ring (totem { accelerated_window }, off by default) on
+# seeds of their own: every node sends up to ACCEL_WINDOW messages per
+# token visit after passing the token.
+ACCEL_SEEDS ?= 300
+ACCEL_WINDOW ?= 17
 test-sim:
 	$(CARGO) run --release -p testsuite --bin sim -- --seeds $(SEEDS) --jobs $(JOBS)
 	$(CARGO) run --release -p testsuite --bin syncsim -- --seeds $(SEEDS) --jobs $(JOBS)
+	$(CARGO) run --release -p testsuite --bin sim -- --seeds $(ACCEL_SEEDS) --first 100000 --jobs $(JOBS) --accelerated-window $(ACCEL_WINDOW)
+	$(CARGO) run --release -p testsuite --bin syncsim -- --seeds $(ACCEL_SEEDS) --first 100000 --jobs $(JOBS) --accelerated-window $(ACCEL_WINDOW)
 
 # make install into a scratch DESTDIR, then build the C examples the way a
 # user would: cc app.c $(pkg-config --cflags --libs libais).

@@ -31,6 +31,8 @@
 # Environment (defaults):
 #   REPS=3 SECS=5 SIZES="64 1024 8192 65000" LAT_COUNT=2000 LAT_SIZES="64 1024"
 #   FO_REPS=3 FO_TERM_REPS=3 UDP_SECS=1 TOKEN_MS=1000 SCHED_RR=no
+#   ACCEL=0 (totem { accelerated_window }: 0 the standard protocol, N the
+#   Accelerated Ring sending up to N messages per visit after the token)
 #   SECAUTH=on (the ring sealed with a fresh key made by ais-keygen; "off"
 #   measures the unencrypted ring)
 #   CKPT_MODES="all active" ("" skips CKPT) CKPT_SECS=$SECS CKPT_SIZE=1024
@@ -59,6 +61,7 @@ FO_REPS=${FO_REPS:-3}
 FO_TERM_REPS=${FO_TERM_REPS:-3}
 UDP_SECS=${UDP_SECS:-1}
 TOKEN_MS=${TOKEN_MS:-1000}
+ACCEL=${ACCEL:-0}
 CKPT_MODES=${CKPT_MODES-all active}
 CKPT_SECS=${CKPT_SECS:-$SECS}
 CKPT_SIZE=${CKPT_SIZE:-1024}
@@ -133,6 +136,9 @@ write_config() {
         echo "    nodeid: $i"
         echo "    port: $port"
         echo "    token: $TOKEN_MS"
+        if [ "$ACCEL" != 0 ]; then
+            echo "    accelerated_window: $ACCEL"
+        fi
         if [ "$SECAUTH" = off ]; then
             echo "    secauth: off"
         else
@@ -254,8 +260,8 @@ run() {
 }
 
 t_start=$(date +%s)
-echo "bench: results in $work (port $port, token $TOKEN_MS ms, sched_rr $SCHED_RR)" >&2
-echo "rep=0 impl=ais mode=env token_ms=$TOKEN_MS sched_rr=$SCHED_RR secauth=$SECAUTH reps=$REPS secs=$SECS" \
+echo "bench: results in $work (port $port, token $TOKEN_MS ms, sched_rr $SCHED_RR, accelerated_window $ACCEL)" >&2
+echo "rep=0 impl=ais mode=env token_ms=$TOKEN_MS sched_rr=$SCHED_RR secauth=$SECAUTH accelerated_window=$ACCEL reps=$REPS secs=$SECS" \
     "lat_count=$LAT_COUNT kernel=$(uname -r) cpus=$(nproc) date=$(date -Is)" >> "$raw"
 for i in $(seq 1 $nodes); do
     write_config "$i"

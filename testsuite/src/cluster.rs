@@ -85,6 +85,21 @@ pub struct RunStats {
     /// Regular messages retransmitted on request, all nodes and
     /// incarnations together (`totem::Stats::mcasts_retransmitted`).
     pub mcasts_retransmitted: u64,
+    /// New messages sent after the token was passed on (the accelerated
+    /// ring; `totem::Stats::mcasts_sent_after_token`), all nodes together.
+    pub mcasts_sent_after_token: u64,
+    /// Tokens that arrived ahead of messages they cover
+    /// (`totem::Stats::tokens_ahead_of_messages`), all nodes together.
+    pub tokens_ahead_of_messages: u64,
+}
+
+impl RunStats {
+    /// Adds one protocol instance's counters (at its crash or at the end).
+    fn add_totem(&mut self, t: &totem::Stats) {
+        self.mcasts_retransmitted += t.mcasts_retransmitted;
+        self.mcasts_sent_after_token += t.mcasts_sent_after_token;
+        self.tokens_ahead_of_messages += t.tokens_ahead_of_messages;
+    }
 }
 
 /// The outcome of one run.
@@ -482,6 +497,7 @@ impl Sim<'_> {
         }
         let mut config = TotemConfig::new(n.id).with_token_timeout(token_timeout);
         config.ring_seq_floor = n.disk_ring_seq;
+        config.accelerated_window = self.scenario.accelerated_window;
         let config = config
             .validate()
             .expect("the simulator's Totem settings are valid");
@@ -515,7 +531,7 @@ impl Sim<'_> {
         let Some(totem) = n.totem.take() else {
             return;
         };
-        self.stats.mcasts_retransmitted += totem.stats().mcasts_retransmitted;
+        self.stats.add_totem(totem.stats());
         n.paused = false;
         n.pause_queue.clear();
         n.timeout = None;
@@ -938,7 +954,7 @@ impl Sim<'_> {
     fn finish(mut self) -> RunReport {
         self.stats.net = self.net.stats().clone();
         for t in self.nodes.iter().filter_map(|n| n.totem.as_ref()) {
-            self.stats.mcasts_retransmitted += t.stats().mcasts_retransmitted;
+            self.stats.add_totem(t.stats());
         }
         let facts = RunFacts {
             nodes: self.scenario.nodes,

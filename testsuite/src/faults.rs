@@ -207,6 +207,8 @@ pub struct Scenario {
     /// Every node's token timeout (the rest of the Totem config is the
     /// default, consensus 1.2 x token).
     pub token_timeout: Duration,
+    /// Every node's `accelerated_window` (0: the standard protocol).
+    pub accelerated_window: u32,
     /// Liveness (property 6), if promised.
     pub liveness: Option<LivenessCheck>,
     /// Stability (property 7), if promised.
@@ -230,6 +232,7 @@ impl Scenario {
             schedule,
             workload: WorkloadConfig::default(),
             token_timeout: TotemConfig::new(node(1)).token_timeout,
+            accelerated_window: 0,
             liveness: None,
             stability: None,
         }

@@ -57,6 +57,8 @@ pub struct RunSpec {
     /// Simulated seconds; `None` for the default (random: 20 s; a named
     /// scenario: its own length).
     pub seconds: Option<u64>,
+    /// Every node's `accelerated_window` (0: the standard protocol).
+    pub accelerated_window: u32,
 }
 
 impl RunSpec {
@@ -66,6 +68,7 @@ impl RunSpec {
             scenario: None,
             nodes: DEFAULT_NODES,
             seconds: None,
+            accelerated_window: 0,
         }
     }
 
@@ -75,7 +78,16 @@ impl RunSpec {
             scenario: Some(name.to_string()),
             nodes: DEFAULT_NODES,
             seconds: None,
+            accelerated_window: 0,
         }
+    }
+
+    /// The same run with the accelerated ring on: `window` messages per
+    /// token visit sent after the token (at most the default
+    /// `max_messages`, 17; 0 is the standard protocol).
+    pub fn accelerated(mut self, window: u32) -> RunSpec {
+        self.accelerated_window = window;
+        self
     }
 
     /// The scenario of `seed`.
@@ -87,7 +99,13 @@ impl RunSpec {
         if !(1..=faults::MAX_NODES).contains(&self.nodes) {
             return Err(format!("--nodes must be 1..={}", faults::MAX_NODES));
         }
-        let s = match &self.scenario {
+        let max_messages = totem::TotemConfig::new(faults::node(1)).max_messages;
+        if self.accelerated_window > max_messages {
+            return Err(format!(
+                "--accelerated-window must be 0..={max_messages} (max_messages)"
+            ));
+        }
+        let mut s = match &self.scenario {
             None => {
                 let seconds = self.seconds.unwrap_or(DEFAULT_SECONDS);
                 if seconds < faults::MIN_RANDOM_SECONDS {
@@ -106,6 +124,7 @@ impl RunSpec {
                 s
             }
         };
+        s.accelerated_window = self.accelerated_window;
         s.validate()?;
         Ok(s)
     }
@@ -119,6 +138,12 @@ impl RunSpec {
         if let Some(name) = &self.scenario {
             c.push_str(" --scenario ");
             c.push_str(name);
+        }
+        if self.accelerated_window > 0 {
+            c.push_str(&format!(
+                " --accelerated-window {}",
+                self.accelerated_window
+            ));
         }
         c
     }

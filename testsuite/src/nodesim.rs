@@ -266,6 +266,8 @@ pub struct SyncRunSpec {
     pub calm: Duration,
     /// Totem token timeout.
     pub token_timeout: Duration,
+    /// Totem `accelerated_window` (0: the standard protocol).
+    pub accelerated_window: u32,
 }
 
 impl Default for SyncRunSpec {
@@ -275,6 +277,7 @@ impl Default for SyncRunSpec {
             faults: Duration::from_secs(12),
             calm: Duration::from_secs(10),
             token_timeout: Duration::from_millis(1000),
+            accelerated_window: 0,
         }
     }
 }
@@ -429,6 +432,7 @@ fn start(n: &mut SimNode, spec: &SyncRunSpec, log: &ProbeLog, now: Instant) {
     n.counter = 0;
     let mut cfg = TotemConfig::new(n.id).with_token_timeout(spec.token_timeout);
     cfg.ring_seq_floor = n.ring_seq_floor;
+    cfg.accelerated_window = spec.accelerated_window;
     let cfg = NodeConfig {
         totem: cfg.validate().expect("valid simulator config"),
         engines: vec![

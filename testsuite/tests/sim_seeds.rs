@@ -121,6 +121,7 @@ fn a_seed_replays_exactly() {
         scenario: None,
         nodes: 4,
         seconds: Some(14),
+        accelerated_window: 0,
     };
     let trace = |seed| {
         let r = run_seed(&spec, seed, Trace::buffer(true)).expect("a valid spec");
@@ -142,6 +143,7 @@ fn bad_specs_are_refused() {
         scenario: scenario.map(String::from),
         nodes,
         seconds,
+        accelerated_window: 0,
     };
     assert!(run_seed(&spec(None, 0, None), 0, Trace::off()).is_err());
     assert!(run_seed(&spec(None, 33, None), 0, Trace::off()).is_err());
@@ -152,4 +154,32 @@ fn bad_specs_are_refused() {
         spec(Some("pause"), 3, None).replay_command(9, 20),
         "cargo run --release -p testsuite --bin sim -- --seed 9 --nodes 3 --seconds 20 --scenario pause"
     );
+}
+
+#[test]
+fn random_seeds_pass_with_the_accelerated_ring() {
+    // `make test` runs many more (ACCEL_SEEDS); these keep `cargo test`
+    // honest about the option. Seeds of their own, with two splits.
+    for window in [17, 3] {
+        let spec = RunSpec::random().accelerated(window);
+        let summary = run_seeds(&spec, 100_000..100_000 + SEEDS / 2, 2, |_| {}).expect("valid");
+        let failures: Vec<String> = summary
+            .failures
+            .iter()
+            .map(|r| {
+                format!(
+                    "seed {}: {}\n  replay: {}",
+                    r.seed,
+                    r.violation.as_ref().expect("a failure has a violation"),
+                    spec.replay_command(r.seed, r.seconds)
+                )
+            })
+            .collect();
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+    assert_eq!(
+        RunSpec::random().accelerated(5).replay_command(7, 20),
+        "cargo run --release -p testsuite --bin sim -- --seed 7 --nodes 5 --seconds 20 --accelerated-window 5"
+    );
+    assert!(run_seed(&RunSpec::random().accelerated(18), 0, Trace::off()).is_err());
 }

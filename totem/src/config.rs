@@ -44,6 +44,17 @@ pub struct TotemConfig {
     pub window_size: u32,
     /// `max_messages`: messages one node may send per token visit (17).
     pub max_messages: u32,
+    /// `accelerated_window` (ours; Spread's Accelerated Ring, Babay and
+    /// Amir, ICDCS 2016): of the new messages a token visit sends, at most
+    /// this many are multicast after the token is passed on, the rest
+    /// before it, so the next holder starts while this one still sends.
+    /// 0 (the default) is the standard Totem protocol: everything before
+    /// the token. At most `max_messages`. See [`crate::srp`]. Off by
+    /// default because on a 3-node loopback cluster on 2 cores it gave no
+    /// consistent gain (issue #7 evaluation: within run-to-run spread, and
+    /// with all nodes sending, lagging clients were closed as slow
+    /// consumers where the standard protocol kept them).
+    pub accelerated_window: u32,
     /// `netmtu`: largest datagram we send, headers included (1500).
     pub netmtu_bytes: usize,
     /// Largest application message accepted by [`crate::Totem::handle_mcast`]
@@ -94,6 +105,16 @@ pub enum ConfigError {
         /// Configured per-rotation limit.
         window_size: u32,
     },
+    /// accelerated_window larger than max_messages can never be used.
+    #[error(
+        "accelerated_window ({accelerated_window}) must not exceed max_messages ({max_messages})"
+    )]
+    AcceleratedOverMaxMessages {
+        /// Configured messages per visit sent after the token.
+        accelerated_window: u32,
+        /// Configured per-visit limit.
+        max_messages: u32,
+    },
     /// netmtu outside what a datagram can carry.
     #[error("netmtu {0} is outside {MIN_NETMTU_BYTES}..={MAX_NETMTU_BYTES}")]
     NetMtu(usize),
@@ -119,6 +140,7 @@ impl TotemConfig {
             token_hold: Duration::from_millis(180),
             window_size: 50,
             max_messages: 17,
+            accelerated_window: 0,
             netmtu_bytes: 1500,
             max_message_bytes: (1 << 20) + 64 * 1024,
             send_queue_bytes: 8 << 20,
@@ -181,6 +203,12 @@ impl TotemConfig {
             return Err(ConfigError::MaxMessagesOverWindow {
                 max_messages: self.max_messages,
                 window_size: self.window_size,
+            });
+        }
+        if self.accelerated_window > self.max_messages {
+            return Err(ConfigError::AcceleratedOverMaxMessages {
+                accelerated_window: self.accelerated_window,
+                max_messages: self.max_messages,
             });
         }
         if !(MIN_NETMTU_BYTES..=MAX_NETMTU_BYTES).contains(&self.netmtu_bytes) {
@@ -248,6 +276,7 @@ mod tests {
         );
         assert_eq!(c.token_retransmits_before_loss, 4);
         assert_eq!(c.fail_recv_const, 2500);
+        assert_eq!(c.accelerated_window, 0, "the standard protocol");
         let v = c.validate().expect("defaults validate");
         assert_eq!(
             v.token_retransmit_timeout(),
@@ -269,6 +298,17 @@ mod tests {
             c.validate(),
             Err(ConfigError::MaxMessagesOverWindow { .. })
         ));
+        let mut c = TotemConfig::new(n1());
+        c.accelerated_window = 18;
+        assert_eq!(
+            c.clone().validate(),
+            Err(ConfigError::AcceleratedOverMaxMessages {
+                accelerated_window: 18,
+                max_messages: 17
+            })
+        );
+        c.accelerated_window = 17;
+        assert!(c.validate().is_ok(), "every message after the token");
         let mut c = TotemConfig::new(n1());
         c.netmtu_bytes = 100;
         assert_eq!(c.validate(), Err(ConfigError::NetMtu(100)));

@@ -27,6 +27,25 @@
 //! seq its packets showed) is left over from an earlier round and dropped
 //! ([`crate::membership`]), where the paper assumes joins of a finished
 //! round no longer arrive.
+//!
+//! # The accelerated ring (option)
+//! With `accelerated_window` > 0 the Operational token visit follows the
+//! Accelerated Ring protocol of Babay and Amir ("Fast total ordering for
+//! modern data centers", ICDCS 2016, as in Spread): the holder gives every
+//! new message of this visit its seq at once, multicasts retransmissions
+//! and all but the last `accelerated_window` of its new messages, passes
+//! the token (whose seq already counts the rest), and only then multicasts
+//! the rest. The next holder starts while this one is still sending. The
+//! token now overtakes messages, so a member requests retransmission only
+//! of missing messages up to the seq of the token it passed on its
+//! previous visit (one round old; `Circulation::rtr_horizon`): anything
+//! above may still be in flight. That bound is in the standard protocol
+//! too (a token overtakes large messages there as well), so the option
+//! changes only the order of a visit's sends. Flow control, the per-member
+//! arus and safe delivery are unchanged: each member reports its own aru,
+//! which is correct whatever overtook what. Recovery's visits stay
+//! standard (they are few, and installation waits for every aru to reach
+//! the token's seq anyway).
 
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
@@ -177,6 +196,14 @@ pub struct Stats {
     /// Token visits on which this node claimed the window because its
     /// local receivers lagged ([`Totem::set_receivers_congested`]).
     pub congested_visits: u64,
+    /// Tokens whose seq was above every message received here when they
+    /// arrived: messages they cover were still in flight (the token
+    /// overtook them, as the accelerated ring makes it do on purpose) or
+    /// were lost.
+    pub tokens_ahead_of_messages: u64,
+    /// New messages multicast after the token was passed on
+    /// (`accelerated_window`); included in `mcasts_sent`.
+    pub mcasts_sent_after_token: u64,
 }
 
 /// How many windows' worth of messages may be outstanding (sent but not yet
@@ -780,6 +807,9 @@ impl Totem {
                     return;
                 }
                 self.stats.tokens_received += 1;
+                if t.seq > self.ring.log.high() {
+                    self.stats.tokens_ahead_of_messages += 1;
+                }
                 self.timers
                     .set(Timer::TokenLoss, now + self.cfg.get().token_timeout);
                 let idle = t.seq == circ.last_seen_seq && t.rtr.is_empty() && t.backlog == 0;
@@ -876,6 +906,14 @@ impl Totem {
         // large message), and asking for it would have it sent twice.
         let room = MAX_RTR_ENTRIES.saturating_sub(t.rtr.len());
         for s in log.missing(circ.rtr_horizon.min(t.seq), room) {
+            // The one-round-old bound (what the accelerated ring relies on:
+            // messages sent after the token passed us last are not asked
+            // for); upheld by `missing`, which stops at its bound.
+            assert!(
+                s <= circ.rtr_horizon,
+                "rtr {s:?} beyond the horizon {:?}",
+                circ.rtr_horizon
+            );
             if !t.rtr.contains(&s) {
                 t.rtr.push(s);
             }
@@ -928,6 +966,10 @@ impl Totem {
             );
             (allowed, 0)
         };
+        let accelerated_window = usize::try_from(c.accelerated_window).unwrap_or(usize::MAX);
+        // Every new message of this visit gets its seq now, so the token
+        // we pass on covers them all, including those multicast after it.
+        let mut fresh: Vec<Mcast> = Vec::new();
         let mut sent = 0;
         while sent < allowed {
             let Some((guarantee, frame)) = self.packer.next_frame() else {
@@ -944,9 +986,15 @@ impl Totem {
             // on_token checked high <= t.seq <= aru + max_outstanding and
             // flow control keeps us within that room: the seq is fresh.
             assert_eq!(inserted, Insert::New, "own message {:?} must be new", t.seq);
+            fresh.push(m);
+            sent += 1;
+        }
+        // Accelerated ring: the last `accelerated_window` of them leave
+        // after the token (none with the standard protocol).
+        let after_token = fresh.split_off(fresh.len() - fresh.len().min(accelerated_window));
+        for m in fresh {
             self.send_mcast(ring_id, m);
             self.stats.mcasts_sent += 1;
-            sent += 1;
         }
         let backlog_now = self.packer.backlog_frames();
         let Phase::Operational(circ) = &mut self.phase else {
@@ -961,7 +1009,18 @@ impl Totem {
             backlog_now,
         );
         self.deliver_ready();
+        // The messages sent after the token are the last ones assigned
+        // (split_off keeps the tail): the token's seq, which the next
+        // holder starts from, already counts them.
+        if let Some(last) = after_token.last() {
+            assert_eq!(last.seq, t.seq, "the token covers what follows it");
+        }
         self.forward_token(now, t);
+        for m in after_token {
+            self.send_mcast(ring_id, m);
+            self.stats.mcasts_sent += 1;
+            self.stats.mcasts_sent_after_token += 1;
+        }
     }
 
     fn recovery_token(&mut self, now: Instant, mut t: Token) {

@@ -31,6 +31,12 @@
 //!   openais;
 //! - a `port` key in `totem` is ours: it sets the UDP port like
 //!   `interface { mcastport }` does (both must agree when both are given);
+//! - `totem { accelerated_window }` is ours (Spread's `AcceleratedWindow`):
+//!   0 (the default) is the standard Totem protocol; N > 0 runs the
+//!   Accelerated Ring, where a token holder multicasts up to N of its new
+//!   messages per visit after passing the token on (at most
+//!   `max_messages`; see `totem::srp`); every node of a ring should use
+//!   the same value, though mixed values still order correctly;
 //! - `system { run_dir }`, `system { mlockall }` and
 //!   `system { ckpt_memory_limit }` are ours; `sched_rr`
 //!   defaults to off (corosync: on), since an unprivileged run cannot have
@@ -190,6 +196,9 @@ pub struct TotemSection {
     pub window_size: Option<u32>,
     /// `max_messages` (default 17).
     pub max_messages: Option<u32>,
+    /// `accelerated_window` (ours; default 0, the standard protocol):
+    /// messages per token visit multicast after the token is passed on.
+    pub accelerated_window: Option<u32>,
     /// `netmtu` (default 1500; [`LOOPBACK_NETMTU_BYTES`] when every node is
     /// on a loopback address).
     pub netmtu_bytes: Option<u32>,
@@ -509,6 +518,9 @@ impl ClusterConfig {
         if let Some(n) = t.max_messages {
             c.max_messages = n;
         }
+        if let Some(n) = t.accelerated_window {
+            c.accelerated_window = n;
+        }
         if let Some(n) = t.netmtu_bytes {
             c.netmtu_bytes = usize::try_from(n).unwrap_or(usize::MAX);
         } else if !self.nodes.is_empty() && self.nodes.iter().all(|n| n.ring0_addr.is_loopback()) {
@@ -534,6 +546,9 @@ impl ClusterConfig {
                     .unwrap_or("token"),
                 totem::ConfigError::MaxMessagesOverWindow { .. } => {
                     given("max_messages").unwrap_or("window_size")
+                }
+                totem::ConfigError::AcceleratedOverMaxMessages { .. } => {
+                    given("accelerated_window").unwrap_or("max_messages")
                 }
                 totem::ConfigError::NetMtu(_) => "netmtu",
             };
@@ -581,6 +596,7 @@ impl Default for TotemSection {
             hold_ms: None,
             window_size: None,
             max_messages: None,
+            accelerated_window: None,
             netmtu_bytes: None,
             secauth: None,
             crypto_cipher: None,
@@ -657,6 +673,7 @@ const TOTEM_KEYS: &[&str] = &[
     "hold",
     "window_size",
     "max_messages",
+    "accelerated_window",
     "netmtu",
     "secauth",
     "crypto_cipher",
@@ -896,6 +913,10 @@ impl Reader<'_> {
             "max_messages" => {
                 t.max_messages = Some(self.count(p, 1)?);
                 "max_messages"
+            }
+            "accelerated_window" => {
+                t.accelerated_window = Some(self.count(p, 0)?);
+                "accelerated_window"
             }
             "netmtu" => {
                 let n = self.number(p, 1, 65_535, "a datagram size in bytes")?;
@@ -1975,6 +1996,8 @@ quorum {
             ("join: 3600001", "to 3600000"),
             ("window_size: 0", "a count"),
             ("max_messages: ", "a count"),
+            ("accelerated_window: -1", "a count"),
+            ("accelerated_window: many", "a count"),
             ("netmtu: 0", "datagram"),
             ("transport: sctp", "one of udp, udpu, knet"),
             ("secauth: maybe", "yes, no"),
@@ -2136,6 +2159,32 @@ quorum {
     }
 
     #[test]
+    fn accelerated_window_reaches_the_protocol_and_defaults_to_standard() {
+        let (c, _) = parse("totem {\n accelerated_window: 17\n}\n");
+        assert_eq!(c.totem.accelerated_window, Some(17));
+        let v = c.totem_config(n(1)).expect("valid");
+        assert_eq!(v.get().accelerated_window, 17);
+        let (c, _) = parse("totem {\n accelerated_window: 0\n}\n");
+        assert_eq!(
+            c.totem_config(n(1))
+                .expect("valid")
+                .get()
+                .accelerated_window,
+            0
+        );
+        let (c, _) = parse("totem {\n token: 1000\n}\n");
+        assert_eq!(c.totem.accelerated_window, None);
+        assert_eq!(
+            c.totem_config(n(1))
+                .expect("valid")
+                .get()
+                .accelerated_window,
+            0,
+            "absent: the standard protocol"
+        );
+    }
+
+    #[test]
     fn every_totem_key_reaches_the_protocol() {
         let (c, _) = parse(
             "totem {\n token: 2000\n token_retransmits_before_loss_const: 10\n join: 60\n\
@@ -2184,6 +2233,17 @@ quorum {
             .totem_config(n(1))
             .expect_err("default max_messages over window");
         assert_eq!((e.key, e.line), ("window_size", Some(2)));
+        let (c, _) = parse("totem {\n max_messages: 10\n accelerated_window: 11\n}\n");
+        let e = c
+            .totem_config(n(1))
+            .expect_err("accelerated over max_messages");
+        assert_eq!((e.key, e.line), ("accelerated_window", Some(3)));
+        assert!(
+            e.to_string().starts_with(
+                "test.conf:3: totem key `accelerated_window`: accelerated_window (11) must not exceed max_messages (10)"
+            ),
+            "{e}"
+        );
         let (c, _) = parse("totem {\n netmtu: 600\n}\n");
         let e = c.totem_config(n(1)).expect_err("netmtu");
         assert_eq!((e.key, e.line), ("netmtu", Some(2)));

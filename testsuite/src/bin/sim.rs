@@ -5,6 +5,7 @@
 //! sim --seeds 300 --jobs 2               # swarm: random faults, 5 nodes, 20 s each
 //! sim --seed 17 --nodes 5 --seconds 20   # replay one seed, print its trace
 //! sim --scenario partition_heal          # a named scenario (seed 0)
+//! sim --seeds 150 --accelerated-window 17 # the accelerated ring
 //! ```
 //!
 //! One line per failing seed, with the violation and the command that
@@ -55,6 +56,10 @@ struct Args {
     /// Threads running seeds in parallel.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
+    /// Run every node with the accelerated ring: this many of a token
+    /// visit's new messages are sent after the token (0: standard Totem).
+    #[arg(long, default_value_t = 0)]
+    accelerated_window: u32,
     /// List the named scenarios and exit.
     #[arg(long)]
     list_scenarios: bool,
@@ -91,6 +96,7 @@ fn main() -> ExitCode {
         scenario: args.scenario.clone(),
         nodes: args.nodes,
         seconds: args.seconds,
+        accelerated_window: args.accelerated_window,
     };
     if args.seed.is_some() || args.trace || args.trace_packets {
         testsuite::trace::capture_protocol_log();

@@ -31,6 +31,10 @@ struct Args {
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     jobs: usize,
+    /// Totem's accelerated ring: messages per token visit sent after the
+    /// token (0: the standard protocol; at most max_messages, 17).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=17))]
+    accelerated_window: u32,
 }
 
 fn main() {
@@ -38,6 +42,7 @@ fn main() {
     let spec = SyncRunSpec {
         nodes: args.nodes,
         faults: Duration::from_secs(args.seconds),
+        accelerated_window: args.accelerated_window,
         ..SyncRunSpec::default()
     };
     if let Some(seed) = args.seed {
@@ -58,8 +63,8 @@ fn main() {
                 let r = nodesim::run(&spec, seed);
                 if let Some(v) = r.violation {
                     println!(
-                        "FAIL seed {seed}: {v}\n  replay: cargo run --release -p testsuite --bin syncsim -- --seed {seed} --nodes {} --seconds {}",
-                        args.nodes, args.seconds
+                        "FAIL seed {seed}: {v}\n  replay: cargo run --release -p testsuite --bin syncsim -- --seed {seed} --nodes {} --seconds {} --accelerated-window {}",
+                        args.nodes, args.seconds, args.accelerated_window
                     );
                     failed.lock().expect("not poisoned").push(seed);
                 }

@@ -467,9 +467,10 @@ pub fn table(rows: &[Line]) -> String {
     if let Some(env) = select(rows, Source::Ais, "env").first() {
         let _ = writeln!(
             out,
-            "  ours: token {} ms (consensus 1.2 x token), sched_rr {}",
+            "  ours: token {} ms (consensus 1.2 x token), sched_rr {}, accelerated_window {}",
             env.get("token_ms").unwrap_or("?"),
-            env.get("sched_rr").unwrap_or("?")
+            env.get("sched_rr").unwrap_or("?"),
+            env.get("accelerated_window").unwrap_or("0")
         );
     }
     let _ = writeln!(out);

@@ -25,10 +25,17 @@ pub struct Net {
     /// (from, to) pairs that drop everything.
     pub blocked: BTreeSet<(NodeId, NodeId)>,
     pub token_ms: u64,
+    /// Every node's `accelerated_window` (0: the standard protocol).
+    pub accelerated_window: u32,
 }
 
 impl Net {
     pub fn new(count: u32, token_ms: u64) -> Net {
+        Net::accelerated(count, token_ms, 0)
+    }
+
+    /// Like [`Net::new`], every node with this `accelerated_window`.
+    pub fn accelerated(count: u32, token_ms: u64, accelerated_window: u32) -> Net {
         let mut net = Net {
             now: Instant::from_nanos(0),
             nodes: BTreeMap::new(),
@@ -38,6 +45,7 @@ impl Net {
             delay: Duration::from_micros(100),
             blocked: BTreeSet::new(),
             token_ms,
+            accelerated_window,
         };
         for i in 1..=count {
             net.start(n(i));
@@ -46,7 +54,9 @@ impl Net {
     }
 
     pub fn config(&self, id: NodeId) -> TotemConfig {
-        TotemConfig::new(id).with_token_timeout(Duration::from_millis(self.token_ms))
+        let mut c = TotemConfig::new(id).with_token_timeout(Duration::from_millis(self.token_ms));
+        c.accelerated_window = self.accelerated_window;
+        c
     }
 
     pub fn start(&mut self, id: NodeId) {
