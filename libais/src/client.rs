@@ -1126,10 +1126,18 @@ mod tests {
         let mut daemon = Daemon::new();
         let server = daemon.serve_accepted(|peer| {
             let request = peer.read();
+            // One write: the client breaks the connection at the fourth
+            // callback, so a later write could meet a closed socket.
+            let mut all = Vec::new();
             for id in 0..4 {
-                peer.callback(id, b"cb");
+                all.extend(
+                    encode_frame(FrameKind::Callback, CFG.code(), id, Ok(()), b"cb").unwrap(),
+                );
             }
-            peer.respond(request.id, Ok(()), b"");
+            all.extend(
+                encode_frame(FrameKind::Response, CFG.code(), request.id, Ok(()), b"").unwrap(),
+            );
+            peer.write(&all);
             peer.wait_close();
         });
         let mut config = daemon.config();
