@@ -106,6 +106,9 @@ pub enum SetupError {
         /// The frame's id.
         id: u16,
     },
+    /// A setup request carrying a status (requests have none).
+    #[error("a setup request carries status {0:?}")]
+    StatusOnRequest(AisError),
     /// The Hello names a service this version does not know.
     #[error(transparent)]
     UnknownService(#[from] UnknownService),
@@ -119,7 +122,9 @@ impl SetupError {
     pub fn status(&self) -> AisError {
         match self {
             SetupError::UnknownService(_) => AisError::NotSupported,
-            SetupError::NotSetup { .. } | SetupError::Body(_) => AisError::InvalidParam,
+            SetupError::NotSetup { .. } | SetupError::StatusOnRequest(_) | SetupError::Body(_) => {
+                AisError::InvalidParam
+            }
         }
     }
 }
@@ -234,6 +239,11 @@ impl HelloReply {
 
 fn check_setup(frame: &Frame, expected: FrameKind) -> Result<(), SetupError> {
     if frame.kind == expected && frame.id == SETUP_ID {
+        // A request carries no status: a Hello with one is malformed (and
+        // would not re-encode to the frame it came from).
+        if let (FrameKind::Request, Err(status)) = (expected, frame.status) {
+            return Err(SetupError::StatusOnRequest(status));
+        }
         Ok(())
     } else {
         Err(SetupError::NotSetup {
@@ -285,6 +295,21 @@ mod tests {
             assert_eq!(frame.service, 7);
             assert_eq!(HelloReply::decode(&frame), Ok(reply));
         }
+    }
+
+    #[test]
+    fn a_hello_with_a_status_is_refused() {
+        // Found by the ipc_frame fuzz target: a setup request carrying
+        // TIMEOUT decoded as a Hello and re-encoded without it.
+        let mut frame = Hello {
+            service: ServiceId::Evs,
+            version: Version::B_01_01,
+        }
+        .to_frame();
+        frame.status = Err(AisError::Timeout);
+        let error = Hello::decode(&frame).unwrap_err();
+        assert_eq!(error, SetupError::StatusOnRequest(AisError::Timeout));
+        assert_eq!(error.status(), AisError::InvalidParam);
     }
 
     #[test]
