@@ -22,6 +22,9 @@
 
 #define THREADS 8
 #define PER_THREAD 300
+/* Long enough that a thread valgrind leaves unscheduled on a loaded
+ * machine does not time out: timeouts are not what this program tests. */
+#define CALL_TIMEOUT (30 * SA_TIME_ONE_SECOND)
 
 #define CHECK(cond, what) do { \
 	if (!(cond)) { printf("FAIL %s (line %d)\n", what, __LINE__); return 1; } \
@@ -33,6 +36,16 @@ static SaClmHandleT clm;
 static volatile int delivered;
 static volatile int bad_results;
 static volatile int stop;
+/* The first unexpected result, so a failure says which call and what. */
+static const char *volatile first_bad_call;
+static volatile int first_bad_code;
+
+static void count_bad(const char *call, int code)
+{
+	if (__sync_bool_compare_and_swap(&first_bad_call, NULL, call))
+		first_bad_code = code;
+	__sync_fetch_and_add(&bad_results, 1);
+}
 
 static void deliver(unsigned int nodeid, void *msg, int len)
 {
@@ -55,7 +68,7 @@ static void *sender(void *arg)
 			usleep(500);
 		if (err != EVS_OK)
 			__sync_fetch_and_add(&bad_results, 1);
-		if (saClmClusterNodeGet(clm, SA_CLM_LOCAL_NODE_ID, SA_TIME_ONE_SECOND, &node) != SA_AIS_OK)
+		if (saClmClusterNodeGet(clm, SA_CLM_LOCAL_NODE_ID, CALL_TIMEOUT, &node) != SA_AIS_OK)
 			__sync_fetch_and_add(&bad_results, 1);
 	}
 	return NULL;
@@ -84,19 +97,19 @@ static void *racer(void *arg)
 
 		r = (int)evs_mcast_joined(evs, EVS_TYPE_AGREED, &iov, 1);
 		if (r != EVS_OK && r != EVS_ERR_BAD_HANDLE && r != EVS_ERR_TRY_AGAIN)
-			__sync_fetch_and_add(&bad_results, 1);
+			count_bad("evs_mcast_joined", r);
 		r = (int)evs_dispatch(evs, EVS_DISPATCH_ALL);
 		if (r != EVS_OK && r != EVS_ERR_BAD_HANDLE)
-			__sync_fetch_and_add(&bad_results, 1);
+			count_bad("evs_dispatch", r);
 		r = (int)evs_fd_get(evs, &fd);
 		if (r != EVS_OK && r != EVS_ERR_BAD_HANDLE)
-			__sync_fetch_and_add(&bad_results, 1);
-		r = (int)saClmClusterNodeGet(clm, SA_CLM_LOCAL_NODE_ID, SA_TIME_ONE_SECOND, &node);
+			count_bad("evs_fd_get", r);
+		r = (int)saClmClusterNodeGet(clm, SA_CLM_LOCAL_NODE_ID, CALL_TIMEOUT, &node);
 		if (r != SA_AIS_OK && r != SA_AIS_ERR_BAD_HANDLE)
-			__sync_fetch_and_add(&bad_results, 1);
+			count_bad("saClmClusterNodeGet", r);
 		r = (int)saClmSelectionObjectGet(clm, &sel);
 		if (r != SA_AIS_OK && r != SA_AIS_ERR_BAD_HANDLE)
-			__sync_fetch_and_add(&bad_results, 1);
+			count_bad("saClmSelectionObjectGet", r);
 	}
 	return NULL;
 }
@@ -154,6 +167,9 @@ int main(void)
 		for (i = 0; i < THREADS; i++)
 			pthread_join(racers[i], NULL);
 	}
+	if (bad_results != 0)
+		printf("first unexpected result: %s returned %d (%d in all)\n",
+		       first_bad_call, first_bad_code, bad_results);
 	CHECK(bad_results == 0, "calls racing finalize: only OK, BAD_HANDLE or TRY_AGAIN");
 	printf("all passed\n");
 	return 0;

@@ -27,6 +27,10 @@ pub fn checked_client(prog: &Path, socket: &Path) -> Command {
         c.args([
             "--quiet",
             "--error-exitcode=9",
+            // Valgrind runs one thread at a time; without fair scheduling
+            // a thread woken by its answer can wait behind busy ones for
+            // seconds on a loaded machine (threads.c).
+            "--fair-sched=try",
             "--leak-check=full",
             "--errors-for-leak-kinds=definite",
         ])
