@@ -11,7 +11,9 @@
 //!   progress); missing on every node: the backup aborts with the reason;
 //! - `ais-backup verify` detects a flipped byte and a truncated file;
 //! - SIGTERM of a participant mid-backup: it finishes and reports the files
-//!   it is writing before it leaves, so they stay in the backup.
+//!   it is writing before it leaves, so they stay in the backup;
+//! - SIGHUP of a participant and of the master mid-backup: both re-register
+//!   their job with the master, and the backup finishes unchanged.
 //!
 //! Every daemon of this file waits [`WRITE_DELAY_MS`] in each data file
 //! write (the workers' test hook), so a backup runs long enough to kill a
@@ -483,6 +485,41 @@ fn participant_sigterm_mid_backup_finishes_its_step_before_leaving() {
         BTreeSet::from([1, 2, 3]),
         "node 3's written share is in the backup"
     );
+}
+
+#[test]
+fn sighup_mid_backup_re_registers_with_the_master_and_changes_nothing() {
+    let mut c = cluster(7);
+    nine_checkpoints(&c);
+    let dest = c.dir().join("dest");
+    std::fs::create_dir(&dest).expect("destination");
+    let (id, mut b) = backup_via(&c, 2, &dest);
+    wait_running(&mut b, id);
+    // Every file takes WRITE_DELAY_MS: the job is still running on every
+    // node when the participant and the master re-read their configs.
+    c.signal(3, Signal::SIGHUP);
+    c.signal(1, Signal::SIGHUP);
+    let done = wait(&mut b, id);
+    assert_eq!(done.status, Ok(()), "{:?}", done.job);
+    let r = check_clean_backup(&dest, id);
+    assert_eq!(r.manifest.entries.len(), 9, "every checkpoint");
+    let by: BTreeSet<u32> = r.manifest.entries.iter().map(|e| e.written_by).collect();
+    assert_eq!(by, BTreeSet::from([1, 2, 3]), "no share moved");
+    let (log1, log3) = (c.log(1), c.log(3));
+    for (node, log) in [(1, &log1), (3, &log3)] {
+        assert!(
+            log.contains("SIGHUP: reloading")
+                && log.contains("re-registering 1 running job(s) with master 1"),
+            "node {node} did not re-register on SIGHUP:\n{log}"
+        );
+    }
+    for node in [1, 3] {
+        let line = format!("job {id:016x}: node {node} re-registered");
+        assert!(
+            log1.contains(&line),
+            "the master never got {line:?}:\n{log1}"
+        );
+    }
 }
 
 fn ais_backup(socket: &Path, args: &[&str]) -> std::process::Output {

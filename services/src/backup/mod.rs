@@ -856,6 +856,13 @@ impl Backup {
             j.registered = self.syncing.then(BTreeSet::new);
             self.jobs.insert(id, j);
         }
+        if !self.syncing && Self::is_master(ctx) {
+            // Outside a sync step only a SIGHUP sends these.
+            info!(
+                "BACKUP: job {id:016x}: node {} re-registered ({phase:?})",
+                r.node
+            );
+        }
         let j = self.jobs.get_mut(&id).expect("inserted above");
         // Merge: the most advanced phase, the first cut, and per item the
         // most final state; so every node, applying the registrations in
@@ -996,6 +1003,13 @@ impl Backup {
             .values()
             .map(|j| Msg::Register(j.register(me)))
             .collect();
+        if !regs.is_empty() {
+            info!(
+                "BACKUP: re-registering {} running job(s) with master {}",
+                regs.len(),
+                Self::master(ctx)
+            );
+        }
         for m in regs {
             self.send(ctx, m);
         }
