@@ -35,6 +35,9 @@
 #   Accelerated Ring sending up to N messages per visit after the token)
 #   SECAUTH=on (the ring sealed with a fresh key made by ais-keygen; "off"
 #   measures the unencrypted ring)
+#   IDLE_LAT_COUNT=200 IDLE_LAT_GAP_MS=20: latency of 64-byte messages sent
+#   IDLE_LAT_GAP_MS apart (the ring idles between them, so the token is
+#   held), from node 1 (the representative) and node 2; 0 skips it
 #   CKPT_MODES="all active" ("" skips CKPT) CKPT_SECS=$SECS CKPT_SIZE=1024
 #   CKPT_SECTIONS=16
 #   BENCH_PORT (default: 40000 + pid % 1000)  BENCH_DIR (default: a new
@@ -57,6 +60,8 @@ SECS=${SECS:-5}
 SIZES=${SIZES:-"64 1024 8192 65000"}
 LAT_COUNT=${LAT_COUNT:-2000}
 LAT_SIZES=${LAT_SIZES:-"64 1024"}
+IDLE_LAT_COUNT=${IDLE_LAT_COUNT:-200}
+IDLE_LAT_GAP_MS=${IDLE_LAT_GAP_MS:-20}
 FO_REPS=${FO_REPS:-3}
 FO_TERM_REPS=${FO_TERM_REPS:-3}
 UDP_SECS=${UDP_SECS:-1}
@@ -331,6 +336,38 @@ for r in $(seq 1 "$REPS"); do
     done
 done
 
+# Idle ring: each message starts on a ring whose token the representative
+# holds (its own lines in idle-lat.txt: the table's latency row stays the
+# back-to-back one the corosync harness also measures).
+idle_raw=$work/idle-lat.txt
+: > "$idle_raw"
+if [ "$IDLE_LAT_COUNT" -gt 0 ]; then
+    for r in $(seq 1 "$REPS"); do
+        for snd in 1 2; do
+            out=$(timeout 300 "$bench" lat "${sockets[@]}" --size 64 --count "$IDLE_LAT_COUNT" \
+                --warmup 5 --sender "$snd" --gap-ms "$IDLE_LAT_GAP_MS" | grep 'kind=self')
+            [ -n "$out" ] && echo "rep=$r sender=$snd $out" >> "$idle_raw"
+        done
+    done
+fi
+
+idle_table() {
+    [ -s "$idle_raw" ] || return 0
+    echo "Idle ring latency: 64 B, one message every $IDLE_LAT_GAP_MS ms (token held between them), self-delivery (us); medians of $REPS"
+    for snd in 1 2; do
+        local row=()
+        for f in p50_us p99_us max_us; do
+            row+=("$(grep "^rep=[0-9]* sender=$snd " "$idle_raw" | grep -o " $f=[0-9.]*" | cut -d= -f2 \
+                | sort -g | awk '{v[NR] = $1} END {
+                    if (NR == 0) print "-";
+                    else if (NR % 2) print v[(NR + 1) / 2];
+                    else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')")
+        done
+        printf '  from node %s%s  p50 %s  p99 %s  max %s\n' "$snd" \
+            "$([ "$snd" = 1 ] && echo " (representative)" || echo "                 ")" "${row[@]}"
+    done
+}
+
 # ----- CKPT: section writes and reads through node 1 ------------------------------------
 
 # One line per run in ckpt.txt: rep=R mode=M writes_per_s=... reads_per_s=...
@@ -410,7 +447,11 @@ for tr in $COROSYNC_TRANSPORTS; do
     echo "bench: corosync ($tr), with the same knobs" >&2
     export COROBENCH_DIR=$work/corosync-$tr
     corosync_up=yes
-    if ! "$harness/setup.sh" "$tr" > "$work/corosync-$tr.setup.log" 2>&1; then
+    if ! "$harness/setup.sh" "$tr" > "$work/corosync-$tr.setup.log" 2>&1 \
+        && ! { grep -q "already exists" "$work/corosync-$tr.setup.log" \
+            && echo "bench: an interrupted corosync run left its namespaces; teardown.sh, then setup again" >&2 \
+            && { "$harness/teardown.sh" > /dev/null 2>&1 || true; } \
+            && "$harness/setup.sh" "$tr" > "$work/corosync-$tr.setup.log" 2>&1; }; then
         echo "bench: corosync setup ($tr) failed; see $work/corosync-$tr.setup.log" >&2
         "$harness/teardown.sh" > /dev/null 2>&1
         corosync_up=""
@@ -433,6 +474,9 @@ done
 # ----- the table ----------------------------------------------------------------------------
 
 "$bench" report "$raw" "${coro_raw[@]}" > "$work/table.txt"
+if [ -s "$idle_raw" ]; then
+    { echo; idle_table; } >> "$work/table.txt"
+fi
 if [ -s "$ckpt_raw" ]; then
     { echo; ckpt_table; } >> "$work/table.txt"
 fi

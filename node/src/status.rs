@@ -44,6 +44,8 @@ pub(crate) fn ring_status(node: &Node) -> RingStatus {
         ("dropped_duplicate", t.dropped_duplicate),
         ("dropped_frames", t.dropped_frames),
         ("dropped_too_far_ahead", t.dropped_too_far_ahead),
+        ("hold_cancels_sent", t.hold_cancels_sent),
+        ("holds_cancelled", t.holds_cancelled),
         ("queued_bytes", totem.queued_bytes() as u64),
         ("sync_rounds", s.sync_rounds),
         ("refused_during_sync", s.refused_during_sync),

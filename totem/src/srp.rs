@@ -204,6 +204,12 @@ pub struct Stats {
     /// New messages multicast after the token was passed on
     /// (`accelerated_window`); included in `mcasts_sent`.
     pub mcasts_sent_after_token: u64,
+    /// HoldCancel packets sent: this node had messages to send on a ring
+    /// idle long enough that the representative may hold the token.
+    pub hold_cancels_sent: u64,
+    /// Held tokens passed on early because a member asked (HoldCancel),
+    /// or not held because one had asked.
+    pub holds_cancelled: u64,
 }
 
 /// How many windows' worth of messages may be outstanding (sent but not yet
@@ -239,6 +245,13 @@ struct Circulation {
     forwarded: Option<Forwarded>,
     /// A token held on an idle ring (or a lone node's own token).
     held: Option<Token>,
+    /// We asked the representative to stop holding the token and have not
+    /// seen the token since (one HoldCancel per wait, not one per message).
+    cancel_sent: bool,
+    /// Representative: a member asked us to stop holding while we did not
+    /// hold (the request overtook the token); the next idle visit passes
+    /// the token on instead of holding it.
+    cancel_requested: bool,
     my_last_sent: u32,
     my_last_backlog: u32,
     idle_rotations: u32,
@@ -260,6 +273,8 @@ impl Circulation {
             last_token_seq: None,
             forwarded: None,
             held: None,
+            cancel_sent: false,
+            cancel_requested: false,
             my_last_sent: 0,
             my_last_backlog: 0,
             idle_rotations: 0,
@@ -478,9 +493,53 @@ impl Totem {
                 self.timers.stop(Timer::TokenHold);
                 self.operational_token(now, token);
                 self.drain_loopback(now);
+            } else {
+                self.cancel_hold();
             }
         }
         Ok(())
+    }
+
+    /// On an idle ring the representative holds the token for up to
+    /// `token_hold` (see `on_token`); a message queued elsewhere would wait
+    /// all that time (about 100 ms with the defaults). So a member that
+    /// has something to send on a ring that has been idle long enough for
+    /// the token to be held asks the representative to pass it on now, as
+    /// corosync's token hold cancel does. A lost request costs only the
+    /// wait it was meant to save.
+    fn cancel_hold(&mut self) {
+        let hold_after = self.cfg.get().seqno_unchanged_const;
+        let Phase::Operational(circ) = &mut self.phase else {
+            return;
+        };
+        // The representative counts the same idle rotations one visit
+        // before or after us: ask from one rotation early.
+        if circ.is_rep() || circ.cancel_sent || circ.idle_rotations.saturating_add(1) < hold_after {
+            return;
+        }
+        circ.cancel_sent = true;
+        let (ring_id, rep) = (circ.ring_id, circ.members[0]);
+        self.stats.hold_cancels_sent += 1;
+        let p = self.packet(ring_id, Body::HoldCancel);
+        self.send(Destination::Node(rep), p);
+    }
+
+    fn on_hold_cancel(&mut self, now: Instant, sender: NodeId, ring_id: RingId) {
+        let Phase::Operational(circ) = &mut self.phase else {
+            self.stats.dropped_foreign += 1;
+            return;
+        };
+        if ring_id != circ.ring_id || !circ.members.contains(&sender) {
+            self.stats.dropped_foreign += 1;
+            return;
+        }
+        if let Some(token) = circ.held.take() {
+            self.stats.holds_cancelled += 1;
+            self.timers.stop(Timer::TokenHold);
+            self.operational_token(now, token);
+        } else if circ.is_rep() {
+            circ.cancel_requested = true;
+        }
     }
 
     /// Whether this node's local receivers (the clients the driver delivers
@@ -683,6 +742,7 @@ impl Totem {
                 self.on_commit(now, p.ring_id, ct);
             }
             Body::Hello(h) => self.on_hello(now, p.sender, p.ring_id, h),
+            Body::HoldCancel => self.on_hold_cancel(now, p.sender, p.ring_id),
         }
     }
 
@@ -819,11 +879,16 @@ impl Totem {
                     0
                 };
                 circ.last_seen_seq = t.seq;
+                circ.cancel_sent = false;
+                // A request that came since the last visit is for this one.
+                let cancelled = std::mem::take(&mut circ.cancel_requested);
                 let may_hold = circ.is_rep() || circ.members.len() == 1;
-                if may_hold
+                let hold = may_hold
                     && circ.idle_rotations >= self.cfg.get().seqno_unchanged_const
-                    && self.packer.is_empty()
-                {
+                    && self.packer.is_empty();
+                if hold && cancelled {
+                    self.stats.holds_cancelled += 1;
+                } else if hold {
                     circ.held = Some(t);
                     circ.forwarded = None;
                     self.timers.stop(Timer::TokenRetransmit);

@@ -21,8 +21,8 @@
 //! allocate more than the datagram's own size. Decoding is strict: trailing
 //! bytes after a body are an error, so every packet has exactly one encoding.
 //!
-//! What the header's ring id means per type: for Mcast and Token, the ring
-//! the packet belongs to; for Join and Hello, the sender's current
+//! What the header's ring id means per type: for Mcast, Token and
+//! HoldCancel (an empty body), the ring the packet belongs to; for Join and Hello, the sender's current
 //! (installed) ring; for Commit, the new ring being formed.
 
 use bytes::Bytes;
@@ -60,6 +60,9 @@ pub enum PacketType {
     Commit = 4,
     /// Presence announcement: merge detection and reachability.
     Hello = 5,
+    /// "Stop holding the token": a member has messages to send on a ring
+    /// whose representative may hold the idle token.
+    HoldCancel = 6,
 }
 
 /// Delivery guarantee requested for a message.
@@ -97,6 +100,9 @@ pub enum Body {
     Commit(CommitToken),
     /// A presence announcement.
     Hello(Hello),
+    /// A request to the holder of an idle token to pass it on now (no
+    /// body: the header's ring id says which ring's token).
+    HoldCancel,
 }
 
 /// A regular message: one frame in the ring's total order.
@@ -406,6 +412,7 @@ impl PacketType {
             3 => Some(PacketType::Join),
             4 => Some(PacketType::Commit),
             5 => Some(PacketType::Hello),
+            6 => Some(PacketType::HoldCancel),
             _ => None,
         }
     }
@@ -444,6 +451,7 @@ impl Packet {
             Body::Join(_) => PacketType::Join,
             Body::Commit(_) => PacketType::Commit,
             Body::Hello(_) => PacketType::Hello,
+            Body::HoldCancel => PacketType::HoldCancel,
         }
     }
 
@@ -496,6 +504,7 @@ impl Packet {
             Body::Join(join) => encode_join(join, out),
             Body::Commit(commit) => encode_commit(commit, out),
             Body::Hello(hello) => encode_hello(hello, out),
+            Body::HoldCancel => {}
         }
         // `body_len` and the encoders describe the same layout.
         assert_eq!(
@@ -578,6 +587,7 @@ impl Packet {
             PacketType::Join => Body::Join(decode_join(&mut body)?),
             PacketType::Commit => Body::Commit(decode_commit(&mut body)?),
             PacketType::Hello => Body::Hello(decode_hello(&mut body)?),
+            PacketType::HoldCancel => Body::HoldCancel,
         };
         if body.remaining() != 0 {
             return Err(DecodeError::TrailingBytes);
@@ -612,6 +622,7 @@ impl Packet {
             Body::Hello(hello) => {
                 HELLO_FIXED_BYTES + (hello.members.len() + hello.heard.len()) * NODE_ID_BYTES
             }
+            Body::HoldCancel => 0,
         }
     }
 }
@@ -1171,6 +1182,7 @@ mod tests {
     /// One or more packets of every type, with empty and maximal lists.
     fn samples() -> Vec<Packet> {
         vec![
+            packet(Body::HoldCancel),
             frame_mcast(b"hello world"),
             frame_mcast(b""),
             recovered_mcast(Bytes::from_static(b"old frame")),
@@ -1392,12 +1404,17 @@ mod tests {
             edited(&sample, |b| b[2] = 0),
             Err(DecodeError::BadVersion(0))
         );
-        for bad_type in [0, 6, 255] {
+        for bad_type in [0, 7, 255] {
             assert_eq!(
                 edited(&sample, |b| b[3] = bad_type),
                 Err(DecodeError::BadType(bad_type))
             );
         }
+        // A HoldCancel has no body: a token's body under its type is extra.
+        assert_eq!(
+            edited(&sample, |b| b[3] = PacketType::HoldCancel as u8),
+            Err(DecodeError::TrailingBytes)
+        );
         assert_eq!(
             edited(&sample, |b| b[4..8].fill(0)),
             Err(DecodeError::BadField("sender node id 0"))
@@ -1943,7 +1960,14 @@ mod tests {
     }
 
     fn any_packet() -> impl Strategy<Value = Packet> {
-        let body = prop_oneof![mcast(), token(), join_body(), commit_body(), hello_body()];
+        let body = prop_oneof![
+            mcast(),
+            token(),
+            join_body(),
+            commit_body(),
+            hello_body(),
+            Just(Body::HoldCancel)
+        ];
         (node_id(), ring_id(), body).prop_map(|(sender, ring_id, body)| Packet {
             sender,
             ring_id,

@@ -36,6 +36,10 @@ pub struct Spec {
     pub warmup: u64,
     /// The group.
     pub group: Group,
+    /// Pause before each probe: with a pause longer than a few token
+    /// rotations the ring is idle when the probe is sent (an application
+    /// that sends now and then), so the probe also pays for waking it.
+    pub gap: Duration,
 }
 
 /// Runs `spec`; one result line per participant.
@@ -60,6 +64,21 @@ pub fn run(spec: &Spec) -> Result<Vec<Line>, BenchError> {
             })
             .collect()
     });
+    // Every participant's failure, not only the first: one that could not
+    // start leaves the others waiting at the barrier, and that is the
+    // error that would show.
+    let failures: Vec<String> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            r.as_ref()
+                .err()
+                .map(|e| format!("participant {}: {e}", i + 1))
+        })
+        .collect();
+    if failures.len() > 1 {
+        return Err(BenchError::Setup(failures.join("; ")));
+    }
     results.into_iter().collect()
 }
 
@@ -78,6 +97,13 @@ fn participant(
     if sender {
         let mut buf = Session::buffer(spec.size_bytes);
         for seq in 0..spec.warmup + spec.count {
+            if !spec.gap.is_zero() {
+                // Keep answering the others while idle.
+                let resume = Instant::now() + spec.gap;
+                while Instant::now() < resume {
+                    s.pump(resume.saturating_duration_since(Instant::now()))?;
+                }
+            }
             s.awaiting_own = Some(seq);
             s.own_delivered = None;
             let t0 = Instant::now();
@@ -127,6 +153,7 @@ fn participant(
         .put("kind", if sender { "self" } else { "oneway" })
         .put("size", super::message::message_bytes(spec.size_bytes))
         .put("n", samples_ns.len())
+        .put("gap_ms", spec.gap.as_millis())
         .num("min_us", us(0.0), 1)
         .num("p50_us", us(0.5), 1)
         .num("p90_us", us(0.9), 1)

@@ -10,10 +10,12 @@
 //! EVS has no per-group membership, so participants meet in band: each
 //! one, after joining, multicasts Ready (its `total` = how many
 //! participants it has heard from). A participant is through the barrier
-//! once it heard any message from every participant; it resends Ready
-//! every [`READY_RESEND`] while it is not, and answers a peer's
-//! incomplete Ready with its own (at most every [`READY_REPLY_GAP`]), so a
-//! peer that joined after our first Ready still hears from us. A sender
+//! once it heard any message from every participant *and* every
+//! participant said in a Ready that it heard from all: otherwise a peer
+//! that joined after our first Ready could wait for us after we finished
+//! a short run and left. It resends Ready every [`READY_RESEND`] while it
+//! is not through, and answers a peer's incomplete Ready with its own (at
+//! most every [`READY_REPLY_GAP`]). A sender
 //! starts only after the barrier: by then every participant had joined
 //! (it joined before its Ready), so every participant delivers all its
 //! Data.
@@ -81,6 +83,10 @@ pub struct Session {
     pub me: StreamKey,
     participants: usize,
     heard: BTreeSet<StreamKey>,
+    /// Participants whose Ready said they heard from every participant.
+    heard_all: BTreeSet<StreamKey>,
+    /// We sent a Ready saying we heard from all.
+    announced_all: bool,
     last_ready: Option<Instant>,
     ready_asked: bool,
     /// Per stream, what was delivered.
@@ -149,6 +155,8 @@ impl Session {
             },
             participants,
             heard: BTreeSet::new(),
+            heard_all: BTreeSet::new(),
+            announced_all: false,
             last_ready: None,
             ready_asked: false,
             streams: BTreeMap::new(),
@@ -274,7 +282,9 @@ impl Session {
         self.heard.insert(key);
         match h.kind {
             Kind::Ready => {
-                if key != self.me && usize::try_from(h.total).unwrap_or(0) < self.participants {
+                if usize::try_from(h.total).unwrap_or(0) >= self.participants {
+                    self.heard_all.insert(key);
+                } else if key != self.me {
                     self.ready_asked = true;
                 }
             }
@@ -316,7 +326,7 @@ impl Session {
 
     /// Whether every participant has been heard from.
     pub fn through_barrier(&self) -> bool {
-        self.heard.len() >= self.participants
+        self.heard.len() >= self.participants && self.heard_all.len() >= self.participants
     }
 
     /// Sends Ready now if still in the barrier and [`READY_RESEND`] passed,
@@ -327,8 +337,11 @@ impl Session {
     pub fn tend_barrier(&mut self) -> Result<(), BenchError> {
         let now = Instant::now();
         let since = self.last_ready.map(|t| now.duration_since(t));
+        let heard_everyone = self.heard.len() >= self.participants;
         let due = match since {
             None => true,
+            // Tell the others at once: they wait for it.
+            Some(_) if heard_everyone && !self.announced_all => true,
             Some(s) if !self.through_barrier() => s >= READY_RESEND,
             Some(s) => self.ready_asked && s >= READY_REPLY_GAP,
         };
@@ -337,6 +350,7 @@ impl Session {
         }
         self.ready_asked = false;
         self.last_ready = Some(now);
+        self.announced_all |= heard_everyone;
         let mut buf = [0u8; HEADER_BYTES];
         self.header(Kind::Ready, 0, self.heard.len() as u64)
             .write(&mut buf);
@@ -351,9 +365,10 @@ impl Session {
         while !self.through_barrier() {
             if Instant::now() >= deadline {
                 return Err(BenchError::Timeout(format!(
-                    "start barrier: heard from {} of {} participants",
+                    "start barrier: heard from {} of {} participants, {} of them heard from all",
                     self.heard.len(),
-                    self.participants
+                    self.participants,
+                    self.heard_all.len()
                 )));
             }
             self.tend_barrier()?;

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! ais-bench tput     --socket S [--socket S ...] --size BYTES --secs S [--senders 1|all|N]
-//! ais-bench lat      --socket S [--socket S ...] --size BYTES --count N [--warmup N]
+//! ais-bench lat      --socket S [--socket S ...] --size BYTES --count N [--warmup N] [--gap-ms MS]
 //! ais-bench failover --socket S --socket S --socket S --victim 3 --signal kill|term
 //! ais-bench rss      --socket S [--socket S ...] [--phase NAME]
 //! ais-bench udp      --size BYTES [--size BYTES ...] --secs S
@@ -123,6 +123,10 @@ enum Mode {
         /// The group (default: one of this process's own).
         #[arg(long)]
         group: Option<String>,
+        /// Pause before each probe, in ms (0: back to back); a pause makes
+        /// every probe start on an idle ring.
+        #[arg(long, default_value_t = 0)]
+        gap_ms: u64,
     },
     /// Kill one node's daemon; time until the survivors' new configuration.
     Failover {
@@ -241,6 +245,7 @@ fn run(mode: Mode) -> Result<Vec<Line>, BenchError> {
             sender,
             participants,
             group,
+            gap_ms,
         } => {
             let sockets = sockets.get();
             if sender == 0 || sender > sockets.len() {
@@ -257,6 +262,7 @@ fn run(mode: Mode) -> Result<Vec<Line>, BenchError> {
                 count,
                 warmup,
                 group: group_named(group.as_deref(), "l"),
+                gap: Duration::from_millis(gap_ms),
             };
             latency::run(&spec)
         }
