@@ -91,6 +91,12 @@ pub struct RunStats {
     /// Tokens that arrived ahead of messages they cover
     /// (`totem::Stats::tokens_ahead_of_messages`), all nodes together.
     pub tokens_ahead_of_messages: u64,
+    /// HoldCancel requests sent (`totem::Stats::hold_cancels_sent`), all
+    /// nodes together.
+    pub hold_cancels_sent: u64,
+    /// Held tokens passed on early, or not held, on request
+    /// (`totem::Stats::holds_cancelled`), all nodes together.
+    pub holds_cancelled: u64,
 }
 
 impl RunStats {
@@ -99,6 +105,8 @@ impl RunStats {
         self.mcasts_retransmitted += t.mcasts_retransmitted;
         self.mcasts_sent_after_token += t.mcasts_sent_after_token;
         self.tokens_ahead_of_messages += t.tokens_ahead_of_messages;
+        self.hold_cancels_sent += t.hold_cancels_sent;
+        self.holds_cancelled += t.holds_cancelled;
     }
 }
 
