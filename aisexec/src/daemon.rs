@@ -7,7 +7,8 @@
 //!    the counter report, the end of a clean leave), zero when a source
 //!    has more input than one turn takes;
 //! 2. read UDP until the socket is empty (at most
-//!    [`DATAGRAMS_PER_TURN`]), each datagram an input to the node;
+//!    [`DATAGRAMS_PER_TURN`] datagrams or [`DATAGRAM_BYTES_PER_TURN`]
+//!    bytes), each datagram an input to the node;
 //! 3. handle signals;
 //! 4. run a round of the IPC server: connections, frames, closes, each an
 //!    input to the node;
@@ -65,6 +66,12 @@ pub const IPC_TOKEN_BASE: usize = 16;
 /// Datagrams read per turn at most, so a flood cannot starve the clients
 /// and the timers; the rest is read at the next turn (polled at once).
 pub const DATAGRAMS_PER_TURN: usize = 256;
+
+/// Datagram bytes read per turn at most. What a turn reads it may deliver
+/// to every client before the end of the turn writes and checks their
+/// queues: 256 datagrams of 64 KiB (16 MiB) could overrun an 8 MiB client
+/// queue in one turn, before the ring was told to stop taking messages.
+pub const DATAGRAM_BYTES_PER_TURN: usize = 1 << 20;
 
 /// mio events taken per `poll`.
 const EVENTS_CAPACITY: usize = 256;
@@ -364,9 +371,14 @@ impl Daemon {
     }
 
     fn read_udp(&mut self) {
+        let mut bytes = 0;
         for _ in 0..DATAGRAMS_PER_TURN {
+            if bytes >= DATAGRAM_BYTES_PER_TURN {
+                break;
+            }
             match self.transport.recv() {
                 Recv::Datagram(datagram) => {
+                    bytes += datagram.len();
                     let now = self.clock.now();
                     self.node.handle_packet(now, datagram);
                     self.drain(now);

@@ -43,8 +43,10 @@ pub const MAX_MEMBERS: usize = 32;
 pub const MAX_RTR_ENTRIES: usize = 64;
 /// Smallest netmtu we accept: the largest token must fit.
 pub const MIN_NETMTU_BYTES: usize = 1400;
-/// Largest netmtu: a UDP datagram's payload limit, rounded down.
-pub const MAX_NETMTU_BYTES: usize = 65000;
+/// Largest netmtu: an IPv4 packet's total length limit. A datagram of
+/// `65535 - IP_UDP_OVERHEAD_BYTES` bytes is within both IPv4's and IPv6's
+/// UDP payload limits.
+pub const MAX_NETMTU_BYTES: usize = 65535;
 
 /// The packet types, as numbered on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -526,7 +526,7 @@ impl ClusterConfig {
         } else if !self.nodes.is_empty() && self.nodes.iter().all(|n| n.ring0_addr.is_loopback()) {
             // Every datagram stays on the loopback interface (MTU 65536):
             // its path MTU, as knet's PMTU discovery finds it, instead of
-            // a LAN's 1500. One 64 KiB message is then 1 datagram, not 47.
+            // a LAN's 1500. A 65000-byte message is then 1 datagram, not 47.
             c.netmtu_bytes = LOOPBACK_NETMTU_BYTES;
         }
         // netmtu is the datagram on the wire: with secauth the seal takes
@@ -562,8 +562,11 @@ impl ClusterConfig {
     }
 }
 
-/// `netmtu` when not given and every node is on a loopback address.
-pub const LOOPBACK_NETMTU_BYTES: usize = 65_000;
+/// `netmtu` when not given and every node is on a loopback address: the
+/// largest IP packet, which the loopback interface (MTU 65536) carries
+/// whole. At 65000 a 65000-byte message took two datagrams, the second
+/// almost empty, each sealed, sent and woken for.
+pub const LOOPBACK_NETMTU_BYTES: usize = totem::MAX_NETMTU_BYTES;
 
 /// corosync's hold when not given (`totemconfig.c`): token retransmit
 /// timeout (token / (retransmits + 0.2)) x 0.8 - 10 ms, in whole ms.

@@ -94,7 +94,7 @@ pub(crate) struct Connection {
     /// Input is not read while the output queue is above half its bound
     /// (the client is not reading); cleared when it drains.
     pub(crate) read_paused: bool,
-    /// Since when the output queue is above half its bound (see
+    /// Since when the output queue is above the lag mark (see
     /// `IpcServer::congested`).
     pub(crate) lagging_since: Option<std::time::Instant>,
 }

@@ -484,8 +484,9 @@ impl IpcServer {
         }
     }
 
-    /// Whether some client lags: its output queue is above half its bound
-    /// (the high-water mark), and has been for less than
+    /// Whether some client lags: its output queue is above a quarter of its
+    /// byte bound or half its frame bound (the high-water mark), and has
+    /// been for less than
     /// [`CONGESTION_PATIENCE`]. The executive then keeps the ring from
     /// taking new messages so the client catches up
     /// (`Node::set_receivers_congested`); a client that lags for longer is
@@ -495,7 +496,11 @@ impl IpcServer {
         let (max_bytes, max_frames) = (self.config.max_queue_bytes, self.config.max_queue_frames);
         let mut congested = false;
         for conn in self.slots.iter_mut().filter_map(|s| s.conn.as_mut()) {
-            if conn.queued_bytes() > max_bytes / 2 || conn.queued_frames() > max_frames / 2 {
+            // A quarter in bytes: what the ring has in flight when it is
+            // told to stop (a window of frames up to 64 KiB each, about
+            // 3.3 MB at the defaults) and one turn's datagrams still fit
+            // below the bound.
+            if conn.queued_bytes() > max_bytes / 4 || conn.queued_frames() > max_frames / 2 {
                 let since = *conn.lagging_since.get_or_insert(now);
                 congested |= now.saturating_duration_since(since) < CONGESTION_PATIENCE;
             } else {
