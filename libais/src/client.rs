@@ -43,7 +43,7 @@
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -211,7 +211,6 @@ pub struct Connection {
     version: Version,
     timeout: Duration,
     reader: FrameReader,
-    scratch: Vec<u8>,
     callbacks: VecDeque<Frame>,
     callback_bytes: usize,
     max_callback_frames: usize,
@@ -262,7 +261,6 @@ impl Connection {
             version,
             timeout: config.timeout,
             reader: FrameReader::new(),
-            scratch: vec![0; READ_CHUNK_BYTES],
             callbacks: VecDeque::new(),
             callback_bytes: 0,
             max_callback_frames: config.max_callback_frames,
@@ -565,9 +563,11 @@ impl Connection {
                 Ok(None) => {}
                 Err(_) => return Err(self.fail(AisError::Library)),
             }
-            match self.stream.read(&mut self.scratch) {
+            // Straight into the frame buffer: a delivered message is handed
+            // to the application as a slice of what the kernel wrote.
+            match self.reader.recv_from(self.stream.as_fd(), READ_CHUNK_BYTES) {
                 Ok(0) => return Err(self.fail(AisError::Library)),
-                Ok(n) => self.reader.feed(&self.scratch[..n]),
+                Ok(_) => {}
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => match wait {
                     Wait::Now => return Ok(None),
                     Wait::Until(deadline) => {
@@ -722,7 +722,7 @@ mod tests {
     use super::*;
     use proto::setup::SETUP_ID;
     use proto::status::{RingState, RingStatus, RING_STATUS};
-    use std::io::Write;
+    use std::io::{Read, Write};
     use std::os::unix::net::{UnixListener, UnixStream as StdStream};
     use std::thread;
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 use log::{debug, warn};
 use proto::setup::{Hello, HelloReply, Version};
-use proto::{AisError, Frame, FrameKind, ServiceId, Status};
+use proto::{AisError, EncodedFrame, Frame, FrameKind, ServiceId, Status};
 use services::{ClientOutput, ConnId, Engine, RingTx, ServiceTable, SyncEvent, TableError};
 use totem::{
     ConfigChange, Event, Guarantee, Instant, McastError, NodeId, Totem, Transmit, ValidConfig,
@@ -89,7 +89,7 @@ pub struct Node {
     table: ServiceTable,
     clients: Clients,
     directory: BTreeMap<NodeId, NodeInfo>,
-    client_out: VecDeque<(ConnId, Bytes)>,
+    client_out: VecDeque<(ConnId, EncodedFrame)>,
     events: VecDeque<NodeEvent>,
     observe: bool,
     stats: NodeStats,
@@ -454,7 +454,7 @@ impl Node {
         if !self.clients.contains(conn) {
             return; // it left before its answer came
         }
-        match frame.encode() {
+        match frame.encode_parts() {
             Ok(b) => self.client_out.push_back((conn, b)),
             Err(e) => {
                 self.stats.frames_too_big += 1;
@@ -462,7 +462,7 @@ impl Node {
                 if frame.kind == FrameKind::Response {
                     let err: Status = Err(AisError::TooBig);
                     let f = Frame::response(frame.service, frame.id, err, Bytes::new());
-                    if let Ok(b) = f.encode() {
+                    if let Ok(b) = f.encode_parts() {
                         self.client_out.push_back((conn, b));
                     }
                 }
@@ -510,7 +510,7 @@ impl Node {
     }
 
     /// The next encoded frame for a client (drain second).
-    pub fn poll_client_output(&mut self) -> Option<(ConnId, Bytes)> {
+    pub fn poll_client_output(&mut self) -> Option<(ConnId, EncodedFrame)> {
         self.client_out.pop_front()
     }
 

@@ -267,6 +267,14 @@ impl Encoder {
         Encoder::default()
     }
 
+    /// An empty body with room for `bytes` (a body with a large message is
+    /// then written without growing and moving its buffer).
+    pub fn with_capacity(bytes: usize) -> Encoder {
+        Encoder {
+            buf: BytesMut::with_capacity(bytes),
+        }
+    }
+
     /// Bytes written so far.
     pub fn len(&self) -> usize {
         self.buf.len()

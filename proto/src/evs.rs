@@ -224,7 +224,7 @@ impl Groups {
 impl McastJoined {
     /// Its body.
     pub fn encode(&self) -> Bytes {
-        let mut enc = Encoder::new();
+        let mut enc = Encoder::with_capacity(1 + 4 + self.msg.len());
         enc.put_u8(self.guarantee as u8).put_len_prefixed(&self.msg);
         enc.finish()
     }
@@ -234,10 +234,10 @@ impl McastJoined {
     /// # Errors
     /// [`DecodeError`] on malformed input or a message over
     /// [`MAX_MSG_BYTES`].
-    pub fn decode(body: &[u8]) -> Result<McastJoined, DecodeError> {
+    pub fn decode(body: &Bytes) -> Result<McastJoined, DecodeError> {
         let mut dec = Decoder::new(body);
         let guarantee = get_guarantee(&mut dec)?;
-        let msg = Bytes::copy_from_slice(dec.get_len_prefixed("message", MAX_MSG_BYTES)?);
+        let msg = body.slice_ref(dec.get_len_prefixed("message", MAX_MSG_BYTES)?);
         dec.finish()?;
         Ok(McastJoined { guarantee, msg })
     }
@@ -246,7 +246,9 @@ impl McastJoined {
 impl McastGroups {
     /// Its body.
     pub fn encode(&self) -> Bytes {
-        let mut enc = Encoder::new();
+        let mut enc = Encoder::with_capacity(
+            1 + 4 + self.groups.len() * GROUP_KEY_BYTES + 4 + self.msg.len(),
+        );
         enc.put_u8(self.guarantee as u8);
         put_groups(&mut enc, &self.groups);
         enc.put_len_prefixed(&self.msg);
@@ -258,11 +260,11 @@ impl McastGroups {
     /// # Errors
     /// [`DecodeError`] on malformed input, too many groups, or a message
     /// over [`MAX_MSG_BYTES`].
-    pub fn decode(body: &[u8]) -> Result<McastGroups, DecodeError> {
+    pub fn decode(body: &Bytes) -> Result<McastGroups, DecodeError> {
         let mut dec = Decoder::new(body);
         let guarantee = get_guarantee(&mut dec)?;
         let groups = get_groups(&mut dec)?;
-        let msg = Bytes::copy_from_slice(dec.get_len_prefixed("message", MAX_MSG_BYTES)?);
+        let msg = body.slice_ref(dec.get_len_prefixed("message", MAX_MSG_BYTES)?);
         dec.finish()?;
         Ok(McastGroups {
             guarantee,
@@ -297,7 +299,7 @@ impl Membership {
 impl Deliver {
     /// Its body.
     pub fn encode(&self) -> Bytes {
-        let mut enc = Encoder::new();
+        let mut enc = Encoder::with_capacity(4 + 4 + self.msg.len());
         enc.put_u32(self.node_id).put_len_prefixed(&self.msg);
         enc.finish()
     }
@@ -306,10 +308,10 @@ impl Deliver {
     ///
     /// # Errors
     /// [`DecodeError`] on malformed input.
-    pub fn decode(body: &[u8]) -> Result<Deliver, DecodeError> {
+    pub fn decode(body: &Bytes) -> Result<Deliver, DecodeError> {
         let mut dec = Decoder::new(body);
         let node_id = dec.get_u32()?;
-        let msg = Bytes::copy_from_slice(dec.get_len_prefixed("message", MAX_MSG_BYTES)?);
+        let msg = body.slice_ref(dec.get_len_prefixed("message", MAX_MSG_BYTES)?);
         dec.finish()?;
         Ok(Deliver { node_id, msg })
     }
@@ -422,7 +424,7 @@ mod tests {
         .to_vec();
         b[0] = 4;
         assert!(
-            McastJoined::decode(&b).is_err(),
+            McastJoined::decode(&Bytes::from(b)).is_err(),
             "guarantee 4 does not exist"
         );
     }
@@ -430,6 +432,7 @@ mod tests {
     proptest! {
         #[test]
         fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let bytes = Bytes::from(bytes);
             let _ = Groups::decode(&bytes);
             let _ = McastJoined::decode(&bytes);
             let _ = McastGroups::decode(&bytes);

@@ -25,7 +25,11 @@
 //! an unknown service is a per-request answer (`SA_AIS_ERR_NOT_SUPPORTED`),
 //! not a framing failure.
 
+use std::io;
+use std::os::fd::BorrowedFd;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use socket2::SockRef;
 use thiserror::Error;
 
 use crate::error::{status_code, status_from_code, Status};
@@ -257,6 +261,28 @@ impl Frame {
         encode_frame(self.kind, self.service, self.id, self.status, &self.body)
     }
 
+    /// The frame to be written, its body not copied when it is at least
+    /// [`SPLIT_BODY_BYTES`] long.
+    ///
+    /// # Errors
+    /// [`FrameTooBig`] if the body is above [`MAX_BODY_BYTES`].
+    pub fn encode_parts(&self) -> Result<EncodedFrame, FrameTooBig> {
+        if self.body.len() < SPLIT_BODY_BYTES {
+            return self.encode().map(EncodedFrame::from);
+        }
+        Ok(EncodedFrame {
+            head: encode_frame_with_len(
+                self.kind,
+                self.service,
+                self.id,
+                self.status,
+                self.body.len(),
+                &[],
+            )?,
+            body: self.body.clone(),
+        })
+    }
+
     /// Decodes exactly one whole frame (at most [`MAX_FRAME_BYTES`]).
     ///
     /// # Errors
@@ -292,6 +318,66 @@ impl Frame {
     }
 }
 
+/// Bodies at least this long are not copied behind their header by
+/// [`Frame::encode_parts`]: the header goes out as its own piece. Below
+/// it, one copy is cheaper than a second buffer and a second iovec.
+pub const SPLIT_BODY_BYTES: usize = 1024;
+
+/// A frame ready to be written: `head` then `body`, back to back on the
+/// stream. A large body stays the buffer it came in (a delivered message
+/// is shared by every client's queue, never copied into each client's
+/// frame); a small frame is all in `head`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedFrame {
+    head: Bytes,
+    body: Bytes,
+}
+
+impl EncodedFrame {
+    /// The frame's pieces, in order; the second may be empty.
+    pub fn pieces(&self) -> [&Bytes; 2] {
+        [&self.head, &self.body]
+    }
+
+    /// The frame's pieces, by value.
+    pub fn into_pieces(self) -> [Bytes; 2] {
+        [self.head, self.body]
+    }
+
+    /// The frame's size on the stream.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+
+    /// Whether it has no bytes (never, for a frame from
+    /// [`Frame::encode_parts`]).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The frame in one buffer (copies a split frame; for tests and the
+    /// simulators).
+    pub fn to_bytes(&self) -> Bytes {
+        if self.body.is_empty() {
+            return self.head.clone();
+        }
+        let mut b = BytesMut::with_capacity(self.len());
+        b.put_slice(&self.head);
+        b.put_slice(&self.body);
+        b.freeze()
+    }
+}
+
+/// An already encoded frame, in one piece.
+impl From<Bytes> for EncodedFrame {
+    fn from(frame: Bytes) -> EncodedFrame {
+        EncodedFrame {
+            head: frame,
+            body: Bytes::new(),
+        }
+    }
+}
+
 /// Encodes one frame: the header, then `body`.
 ///
 /// # Errors
@@ -303,13 +389,27 @@ pub fn encode_frame(
     status: Status,
     body: &[u8],
 ) -> Result<Bytes, FrameTooBig> {
-    if body.len() > MAX_BODY_BYTES {
+    encode_frame_with_len(kind, service, id, status, body.len(), body)
+}
+
+/// Encodes a header for a body of `body_len` bytes, followed by `inline`
+/// (all of the body, or none of it).
+fn encode_frame_with_len(
+    kind: FrameKind,
+    service: u16,
+    id: u16,
+    status: Status,
+    body_len: usize,
+    inline: &[u8],
+) -> Result<Bytes, FrameTooBig> {
+    debug_assert!(inline.is_empty() || inline.len() == body_len);
+    if body_len > MAX_BODY_BYTES {
         return Err(FrameTooBig {
-            body_bytes: body.len(),
+            body_bytes: body_len,
         });
     }
-    let size = HEADER_BYTES + body.len();
-    let mut buf = BytesMut::with_capacity(size);
+    let size = HEADER_BYTES + body_len;
+    let mut buf = BytesMut::with_capacity(HEADER_BYTES + inline.len());
     // Cannot truncate: size <= MAX_FRAME_BYTES, checked just above.
     buf.put_u32_le(size as u32);
     buf.put_u8(PROTOCOL_VERSION);
@@ -318,7 +418,7 @@ pub fn encode_frame(
     buf.put_u16_le(id);
     buf.put_u16_le(0);
     buf.put_u32_le(status_code(status));
-    buf.put_slice(body);
+    buf.put_slice(inline);
     Ok(buf.freeze())
 }
 
@@ -366,6 +466,42 @@ impl FrameReader {
     /// The largest frame this reader accepts.
     pub fn max_frame_bytes(&self) -> usize {
         self.max_frame_bytes
+    }
+
+    /// Reads from stream socket `socket` straight into the reader's buffer:
+    /// at most the rest of the frame being received or `chunk` bytes,
+    /// whichever is more, so a frame lands whole in one allocation and is
+    /// handed out by [`FrameReader::next_frame`] without a copy. Returns the
+    /// bytes read, 0 at the end of the stream. Read only when `next_frame`
+    /// returned `Ok(None)`: the buffer then stays below
+    /// `max_frame_bytes + chunk`, as with [`FrameReader::feed`].
+    ///
+    /// # Errors
+    /// The socket's error (`WouldBlock` on a non-blocking socket with
+    /// nothing to read).
+    pub fn recv_from(&mut self, socket: BorrowedFd<'_>, chunk: usize) -> io::Result<usize> {
+        if self.poisoned.is_some() {
+            // Nothing is parsed any more; keep reading so the caller sees
+            // the stream's end, and hold nothing.
+            self.buf.clear();
+        }
+        let frame_rest = match self.buf.first_chunk::<HEADER_BYTES>() {
+            Some(header) => FrameHeader::decode(header, self.max_frame_bytes)
+                .map_or(0, |h| (h.size as usize).saturating_sub(self.buf.len())),
+            None => 0,
+        };
+        let want = frame_rest.max(chunk).max(1);
+        self.buf.reserve(want);
+        let spare = &mut self.buf.spare_capacity_mut()[..want];
+        let n = SockRef::from(&socket).recv(spare)?.min(want);
+        // SAFETY: recv(2) wrote `n` bytes at the start of the spare
+        // capacity (socket2 passes the slice's length, and `n` is capped by
+        // it), so the `n` bytes after the current length are initialised.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.buf.set_len(self.buf.len() + n);
+        }
+        Ok(n)
     }
 
     /// Appends bytes read from the stream.
@@ -463,6 +599,73 @@ mod tests {
         assert_eq!(&bytes[10..12], &[0, 0]);
         assert_eq!(&bytes[12..16], &6u32.to_le_bytes());
         assert_eq!(&bytes[16..], b"hello body");
+    }
+
+    #[test]
+    fn recv_from_a_socket_yields_the_frames_written_in_any_pieces() {
+        use std::io::Write;
+        use std::os::fd::AsFd;
+        use std::os::unix::net::UnixStream;
+
+        let frames: Vec<Frame> = [0usize, 5, 4095, 4096, 70_000, 3, MAX_BODY_BYTES]
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| {
+                let body: Vec<u8> = (0..len).map(|b| (b % 251) as u8 ^ i as u8).collect();
+                Frame::callback(ServiceId::Evs, i as u16, body.into())
+            })
+            .collect();
+        let mut stream = Vec::new();
+        for f in &frames {
+            stream.extend_from_slice(&f.encode().unwrap());
+        }
+        let (mut tx, rx) = UnixStream::pair().unwrap();
+        let writer = std::thread::spawn(move || {
+            // Odd pieces, so frames and headers straddle reads.
+            for piece in stream.chunks(7919) {
+                tx.write_all(piece).unwrap();
+            }
+        });
+        let mut reader = FrameReader::new();
+        let mut got = Vec::new();
+        loop {
+            while let Some(frame) = reader.next_frame().unwrap() {
+                got.push(frame);
+            }
+            let n = reader.recv_from(rx.as_fd(), 4096).unwrap();
+            assert!(reader.buffered_bytes() <= MAX_FRAME_BYTES + 4096);
+            if n == 0 {
+                break;
+            }
+        }
+        writer.join().unwrap();
+        assert!(!reader.is_mid_frame());
+        assert_eq!(got, frames);
+    }
+
+    #[test]
+    fn encoded_parts_are_the_frame_and_share_a_large_body() {
+        for len in [0, 1, SPLIT_BODY_BYTES - 1, SPLIT_BODY_BYTES, 70_000] {
+            let body = Bytes::from(vec![0x5A; len]);
+            let frame = Frame::callback(ServiceId::Evs, 4, body.clone());
+            let parts = frame.encode_parts().unwrap();
+            assert_eq!(parts.to_bytes(), frame.encode().unwrap(), "len {len}");
+            assert_eq!(parts.len(), HEADER_BYTES + len);
+            let [head, rest] = parts.pieces();
+            if len >= SPLIT_BODY_BYTES {
+                assert_eq!(head.len(), HEADER_BYTES);
+                assert_eq!(rest.as_ptr(), body.as_ptr(), "body copied at {len}");
+            } else {
+                assert!(rest.is_empty(), "small frame split at {len}");
+            }
+        }
+        let huge = Frame::callback(ServiceId::Evs, 4, Bytes::from(vec![0; MAX_BODY_BYTES + 1]));
+        assert_eq!(
+            huge.encode_parts(),
+            Err(FrameTooBig {
+                body_bytes: MAX_BODY_BYTES + 1
+            })
+        );
     }
 
     #[test]

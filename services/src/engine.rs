@@ -274,11 +274,26 @@ impl<'a> Ctx<'a> {
     /// `SA_AIS_ERR_TRY_AGAIN` when the ring's queue is full,
     /// `SA_AIS_ERR_TOO_BIG` when the message exceeds the ring's limit.
     pub fn mcast(&mut self, id: u16, body: &[u8], guarantee: Guarantee) -> Result<(), AisError> {
+        self.mcast_parts(id, &[body], guarantee)
+    }
+
+    /// Multicasts executive message `id` whose body is `parts` back to
+    /// back: a large message is copied once, into the ring's message,
+    /// behind the fields an engine puts in front of it.
+    ///
+    /// # Errors
+    /// As [`Ctx::mcast`].
+    pub fn mcast_parts(
+        &mut self,
+        id: u16,
+        parts: &[&[u8]],
+        guarantee: Guarantee,
+    ) -> Result<(), AisError> {
         let payload = ExecHeader {
             service: self.service.into(),
             id,
         }
-        .encode_with(body);
+        .encode_with_parts(parts);
         self.tx.mcast(payload, guarantee).map_err(|e| match e {
             McastError::QueueFull => AisError::TryAgain,
             McastError::TooBig(_) | McastError::Empty => AisError::TooBig,
@@ -324,10 +339,18 @@ impl ExecHeader {
 
     /// Prepends the header to `body`.
     pub fn encode_with(self, body: &[u8]) -> Bytes {
-        let mut b = BytesMut::with_capacity(Self::LEN + body.len());
+        self.encode_with_parts(&[body])
+    }
+
+    /// Prepends the header to the body made of `parts` back to back.
+    pub fn encode_with_parts(self, parts: &[&[u8]]) -> Bytes {
+        let len = parts.iter().map(|p| p.len()).sum::<usize>();
+        let mut b = BytesMut::with_capacity(Self::LEN + len);
         b.put_u16_le(self.service);
         b.put_u16_le(self.id);
-        b.put_slice(body);
+        for part in parts {
+            b.put_slice(part);
+        }
         b.freeze()
     }
 
@@ -351,6 +374,9 @@ mod tests {
         let p = ExecHeader { service: 1, id: 7 }.encode_with(b"abc");
         let (s, id, body) = ExecHeader::decode(&p).unwrap();
         assert_eq!((s, id, &body[..]), (1, 7, &b"abc"[..]));
+        let p = ExecHeader { service: 2, id: 9 }.encode_with_parts(&[b"ab", b"", b"cd"]);
+        let (s, id, body) = ExecHeader::decode(&p).unwrap();
+        assert_eq!((s, id, &body[..]), (2, 9, &b"abcd"[..]));
         assert_eq!(
             ExecHeader::decode(&Bytes::from_static(b"\x01\x00\x02")),
             None

@@ -47,14 +47,14 @@ fn guarantee(g: EvsGuarantee) -> Guarantee {
     }
 }
 
-/// The ring message: group count, groups, then the message bytes.
-fn encode_exec(groups: &[Group], msg: &[u8]) -> Bytes {
-    let mut enc = Encoder::new();
+/// The ring message's fields before the message bytes: group count, then
+/// the groups (the message follows them, see [`Evs::mcast`]).
+fn encode_exec_groups(groups: &[Group]) -> Bytes {
+    let mut enc = Encoder::with_capacity(4 + groups.len() * GROUP_KEY_BYTES);
     enc.put_count(groups.len());
     for g in groups {
         enc.put_bytes(&g.0);
     }
-    enc.put_bytes(msg);
     enc.finish()
 }
 
@@ -91,7 +91,12 @@ impl Evs {
         if msg.len() > MAX_MSG_BYTES {
             return Err(AisError::TooBig);
         }
-        ctx.mcast(EXEC_MCAST, &encode_exec(groups, msg), guarantee(g))?;
+        // Copied once, straight into the ring's message.
+        ctx.mcast_parts(
+            EXEC_MCAST,
+            &[&encode_exec_groups(groups), msg],
+            guarantee(g),
+        )?;
         ctx.respond(conn, id, Ok(()), Bytes::new());
         Ok(())
     }

@@ -404,7 +404,8 @@ fn drain(n: &mut SimNode, net: &mut Network, now: Instant, report: &mut CkptRunR
     while let Some(t) = node.poll_transmit() {
         net.send(now, n.id, t.dest, t.payload);
     }
-    while let Some((conn, bytes)) = node.poll_client_output() {
+    while let Some((conn, frame)) = node.poll_client_output() {
+        let bytes = frame.to_bytes();
         let Some(client) = n.client.as_mut().filter(|c| c.conn == conn) else {
             continue;
         };

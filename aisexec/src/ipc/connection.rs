@@ -2,10 +2,12 @@
 //! output queue.
 //!
 //! Input: bytes are read from the socket only when the [`FrameReader`]
-//! holds no complete frame, in chunks of at most [`READ_CHUNK_BYTES`], so a
-//! connection buffers at most one maximum frame plus one chunk however fast
-//! its client writes; the rest waits in the kernel's socket buffer, which
-//! blocks the client (back-pressure).
+//! holds no complete frame, straight into its buffer, at most the rest of
+//! the frame being received or [`READ_CHUNK_BYTES`], so a connection
+//! buffers at most one maximum frame plus one chunk however fast its client
+//! writes; the rest waits in the kernel's socket buffer, which blocks the
+//! client (back-pressure). A frame's body is a slice of what the kernel
+//! wrote: nothing is copied between the socket and the service.
 //!
 //! Output: whole frames queue in order, bounded in bytes and in frames;
 //! writes resume where a partial write stopped, and the socket is
@@ -17,14 +19,14 @@
 //! once per message.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read};
-use std::os::fd::AsRawFd;
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd};
 
 use bytes::{Buf, Bytes};
 use mio::net::UnixStream;
 use mio::{Interest, Registry, Token};
 use nix::sys::socket::{sendmsg, MsgFlags, UnixAddr};
-use proto::{Frame, FrameError, FrameReader};
+use proto::{EncodedFrame, Frame, FrameError, FrameReader};
 
 use super::auth::Creds;
 
@@ -84,8 +86,12 @@ pub(crate) struct Connection {
     pub(crate) round_frames: usize,
     /// Close once the output queue is empty; read nothing more.
     pub(crate) closing: bool,
-    out: VecDeque<Bytes>,
+    /// Queued output: frames in pieces (a frame's header and its large
+    /// body are two pieces, see `proto::EncodedFrame`), each piece with
+    /// whether it ends its frame.
+    out: VecDeque<(Bytes, bool)>,
     out_bytes: usize,
+    out_frames: usize,
     /// WRITABLE is in the registered interest.
     writable_interest: bool,
     /// Frames are queued that no write was tried for yet (the server lists
@@ -121,6 +127,7 @@ impl Connection {
             closing: false,
             out: VecDeque::new(),
             out_bytes: 0,
+            out_frames: 0,
             writable_interest: false,
             unflushed: false,
             read_paused: false,
@@ -137,7 +144,7 @@ impl Connection {
 
     /// The next complete frame, reading from the socket only if none is
     /// buffered.
-    pub(crate) fn next_input(&mut self, scratch: &mut [u8]) -> Input {
+    pub(crate) fn next_input(&mut self) -> Input {
         loop {
             match self.reader.next_frame() {
                 Ok(Some(frame)) => return Input::Frame(frame),
@@ -147,13 +154,15 @@ impl Connection {
             if !self.readable {
                 return Input::Idle;
             }
-            match self.stream.read(scratch) {
+            // Straight into the frame buffer: the frame's body is handed on
+            // as a slice of what the kernel wrote, never copied.
+            match self.reader.recv_from(self.stream.as_fd(), READ_CHUNK_BYTES) {
                 Ok(0) => {
                     return Input::Eof {
                         mid_frame: self.reader.is_mid_frame(),
                     }
                 }
-                Ok(n) => self.reader.feed(&scratch[..n]),
+                Ok(_) => {}
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     self.readable = false;
                     return Input::Idle;
@@ -169,7 +178,7 @@ impl Connection {
     }
 
     pub(crate) fn queued_frames(&self) -> usize {
-        self.out.len()
+        self.out_frames
     }
 
     /// Queues `frame`, and writes what the socket takes now if a batch is
@@ -179,19 +188,26 @@ impl Connection {
     pub(crate) fn send(
         &mut self,
         registry: &Registry,
-        frame: Bytes,
+        frame: EncodedFrame,
         limits: QueueLimits,
     ) -> io::Result<Result<(), Full>> {
-        if self.out.len() >= limits.max_frames
+        if self.out_frames >= limits.max_frames
             || self.out_bytes.saturating_add(frame.len()) > limits.max_bytes
         {
             return Ok(Err(Full {
                 queued_bytes: self.out_bytes,
-                queued_frames: self.out.len(),
+                queued_frames: self.out_frames,
             }));
         }
         self.out_bytes += frame.len();
-        self.out.push_back(frame);
+        self.out_frames += 1;
+        let [head, body] = frame.into_pieces();
+        if body.is_empty() {
+            self.out.push_back((head, true));
+        } else {
+            self.out.push_back((head, false));
+            self.out.push_back((body, true));
+        }
         if !self.writable_interest {
             // No WRITABLE event is coming: write now if a batch is full,
             // else at the end of the turn.
@@ -213,7 +229,7 @@ impl Connection {
                 .out
                 .iter()
                 .take(MAX_IOVECS)
-                .map(|frame| IoSlice::new(frame))
+                .map(|(piece, _)| IoSlice::new(piece))
                 .collect();
             // MSG_NOSIGNAL: a vanished peer is an EPIPE error here, never a
             // SIGPIPE that kills the executive.
@@ -250,11 +266,14 @@ impl Connection {
         // bytes, so this cannot underflow.
         self.out_bytes -= n;
         while n > 0 {
-            let Some(front) = self.out.front_mut() else {
+            let Some((front, ends_frame)) = self.out.front_mut() else {
                 break;
             };
             if n >= front.len() {
                 n -= front.len();
+                if *ends_frame {
+                    self.out_frames -= 1;
+                }
                 self.out.pop_front();
             } else {
                 front.advance(n);

@@ -6,17 +6,18 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use mio::event::Event;
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use nix::sys::socket::{getsockopt, send, sockopt::PeerCredentials, MsgFlags};
-use proto::{AisError, Frame, FrameError, FrameKind, HelloReply, HEADER_BYTES, MAX_FRAME_BYTES};
+use proto::{
+    AisError, EncodedFrame, Frame, FrameError, FrameKind, HelloReply, HEADER_BYTES, MAX_FRAME_BYTES,
+};
 use std::os::fd::AsRawFd;
 use thiserror::Error;
 
 use super::auth::{AllowList, Creds};
-use super::connection::{Connection, Input, QueueLimits, READ_CHUNK_BYTES};
+use super::connection::{Connection, Input, QueueLimits};
 use super::socket_file::SocketFile;
 
 /// The socket's default permissions: owner and group read/write.
@@ -286,7 +287,6 @@ pub struct IpcServer {
     round_accepts: usize,
     refused_at_limit: u64,
     accept_failures: u64,
-    scratch: Vec<u8>,
     /// Tests: credentials to use instead of the peer's, to exercise the
     /// refusal path without a second user.
     #[cfg(test)]
@@ -338,7 +338,6 @@ impl IpcServer {
             round_accepts: 0,
             refused_at_limit: 0,
             accept_failures: 0,
-            scratch: vec![0; READ_CHUNK_BYTES],
             #[cfg(test)]
             fake_creds: None,
         })
@@ -437,7 +436,8 @@ impl IpcServer {
     /// request, close for a client that does not read its callbacks). Only
     /// `Disconnected` changes state: the connection is then closed and an
     /// [`IpcEvent::Closed`] queued.
-    pub fn send(&mut self, conn: ConnId, frame: Bytes) -> Result<(), SendError> {
+    pub fn send(&mut self, conn: ConnId, frame: impl Into<EncodedFrame>) -> Result<(), SendError> {
+        let frame = frame.into();
         if !(HEADER_BYTES..=MAX_FRAME_BYTES).contains(&frame.len()) {
             return Err(SendError::BadFrame { len: frame.len() });
         }
@@ -617,7 +617,6 @@ impl IpcServer {
         };
         let round = self.round;
         let per_round = self.config.frames_per_round;
-        let scratch = &mut self.scratch;
         let registry = &self.registry;
         let conn = slot_conn_mut(&mut self.slots, id)?;
         conn.in_ready = false;
@@ -644,7 +643,7 @@ impl IpcServer {
             conn.read_paused = true;
             return None;
         }
-        let reason = match conn.next_input(scratch) {
+        let reason = match conn.next_input() {
             Input::Frame(frame) => {
                 conn.round_frames += 1;
                 conn.in_ready = true;

@@ -305,6 +305,18 @@ fn sending_to_a_vanished_client_closes_it() {
 
 #[test]
 fn output_queue_bound_triggers_and_drains() {
+    queue_bound_triggers_and_drains(false);
+}
+
+/// A large frame is queued as two pieces (its header, then its body as it
+/// came, not copied): it still counts as one frame, and writes that stop
+/// inside either piece resume where they stopped.
+#[test]
+fn split_frames_count_once_and_arrive_whole() {
+    queue_bound_triggers_and_drains(true);
+}
+
+fn queue_bound_triggers_and_drains(split: bool) {
     const FRAMES: usize = 4;
     let mut h = Harness::with(|config| config.max_queue_frames = FRAMES);
     let (mut client, id) = h.connected();
@@ -315,7 +327,17 @@ fn output_queue_bound_triggers_and_drains() {
     let full = loop {
         let mut frame_body = sent.to_le_bytes().to_vec();
         frame_body.extend_from_slice(&body);
-        match h.send(id, response(0, &frame_body)) {
+        let frame = if split {
+            let frame = Frame::response(ServiceId::Cfg.code(), 0, Ok(()), frame_body.into());
+            let encoded = frame.encode_parts().unwrap();
+            assert_eq!(encoded.pieces()[0].len(), proto::HEADER_BYTES, "not split");
+            encoded
+        } else {
+            response(0, &frame_body).into()
+        };
+        let result = h.server.send(id, frame);
+        h.server.flush_pending();
+        match result {
             Ok(()) => sent += 1,
             Err(error) => break error,
         }

@@ -116,7 +116,7 @@ fn run_until(node: &mut Node, now: &mut Instant, until: Instant) {
 fn outputs(node: &mut Node) -> Vec<(ConnId, Frame)> {
     let mut v = Vec::new();
     while let Some((c, b)) = node.poll_client_output() {
-        v.push((c, Frame::decode(&b).unwrap()));
+        v.push((c, Frame::decode(&b.to_bytes()).unwrap()));
     }
     v
 }

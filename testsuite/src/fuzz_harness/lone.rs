@@ -207,7 +207,8 @@ impl LoneNode {
     /// connection the node asks to close is closed, as the daemon does.
     pub fn drain(&mut self) {
         while self.node.poll_transmit().is_some() {}
-        while let Some((conn, bytes)) = self.node.poll_client_output() {
+        while let Some((conn, encoded)) = self.node.poll_client_output() {
+            let bytes = encoded.to_bytes();
             let frame = Frame::decode(&bytes).expect("the node sends only well-formed frames");
             assert_eq!(frame.encode().as_ref(), Ok(&bytes));
             self.frames_out += 1;
