@@ -467,3 +467,37 @@ fn backpressure_try_again_then_slow_consumer_closed() {
     assert_eq!(answer.status, Ok(()));
     status_at(&socket).expect("status still served");
 }
+
+/// Every node multicasts 65000-byte messages as fast as flow control
+/// allows, through `ais-bench` (the C library's Rust twin): every client
+/// keeps up and is served to the end. A 65000-byte message is one
+/// datagram on loopback, and a turn of the event loop once read 256 of
+/// them (16 MiB) and delivered them all to each client before it checked
+/// the client queues (8 MiB): the bench's own receivers were closed as
+/// slow consumers. A turn now reads at most 1 MiB of datagrams.
+#[test]
+fn large_messages_from_every_node_close_no_client() {
+    let mut c = LocalCluster::new(ClusterSpec::new(3, test_port(9), TOKEN_MS));
+    c.start_all();
+    formed(&c, &[1, 2, 3]);
+    let mut bench = Command::new(bin_dir().join("ais-bench"));
+    bench.args(["tput", "--size", "65000", "--secs", "3", "--senders", "all"]);
+    for id in 1..=3 {
+        bench.arg("--socket").arg(c.node(id).socket());
+    }
+    let out = bench.output().expect("ais-bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}{stderr}");
+    assert!(out.status.success(), "ais-bench failed\n{}", c.logs());
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.contains("mode=tput")).collect();
+    assert_eq!(lines.len(), 3, "one line per node");
+    for line in &lines {
+        assert!(line.starts_with("result=ok"), "{line}");
+        assert!(line.contains(" lost=0 fifo_viol=0 "), "{line}");
+    }
+    for id in 1..=3 {
+        let log = c.log(id);
+        assert!(!log.contains("output queue is full"), "node {id}:\n{log}");
+    }
+}
