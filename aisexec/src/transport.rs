@@ -26,7 +26,7 @@
 //! datagram.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 
 use aisexec::ring_crypto::RingCrypto;
@@ -190,10 +190,17 @@ impl Transport {
 
     /// Sends one transmit (to several nodes for [`Destination::All`]).
     pub fn send(&mut self, transmit: &Transmit) {
-        // Sealed once, the same datagram to every destination.
-        let payload: &[u8] = match &mut self.crypto {
-            Some(crypto) => crypto.seal(&transmit.payload),
-            None => &transmit.payload,
+        // Sealed once, the same datagram to every destination. The pieces
+        // (a large frame apart from its header) are copied once, into the
+        // sealed datagram; unsealed, the kernel gathers them.
+        let pieces = transmit.datagram.pieces();
+        let sealed: [&[u8]; 1];
+        let payload: &[&[u8]] = match &mut self.crypto {
+            Some(crypto) => {
+                sealed = [crypto.seal_pieces(&pieces)];
+                &sealed
+            }
+            None => &pieces,
         };
         match transmit.dest {
             Destination::All => {
@@ -295,9 +302,17 @@ impl Transport {
     }
 }
 
-fn send_one(socket: &UdpSocket, stats: &mut TransportStats, to: SocketAddr, payload: &[u8]) {
+/// Sends `pieces`, back to back, as one datagram to `to`.
+fn send_one(socket: &UdpSocket, stats: &mut TransportStats, to: SocketAddr, pieces: &[&[u8]]) {
     loop {
-        match socket.send_to(payload, to) {
+        let sent = match pieces {
+            [one] | [one, [], []] => socket.send_to(one, to),
+            _ => {
+                let iov: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
+                SockRef::from(socket).send_to_vectored(&iov, &to.into())
+            }
+        };
+        match sent {
             Ok(_) => stats.datagrams_sent += 1,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => stats.send_would_block += 1,
@@ -318,7 +333,7 @@ mod tests {
     fn transmit(dest: Destination, payload: &'static [u8]) -> Transmit {
         Transmit {
             dest,
-            payload: Bytes::from_static(payload),
+            datagram: Bytes::from_static(payload).into(),
         }
     }
 
@@ -404,6 +419,44 @@ mod tests {
             .expect("keys")
     }
 
+    /// A Mcast with a large frame leaves Totem in pieces (header, the
+    /// frame as the log holds it, CRC): sealed or not, the peer receives
+    /// exactly the packet's one-buffer encoding, and it decodes.
+    #[test]
+    fn a_datagram_in_pieces_arrives_as_one_packet() {
+        use totem::wire::{Body, Mcast, McastContent, Packet};
+        use totem::{Guarantee, RingId, Seq};
+        for sealed in [false, true] {
+            let (mut t1, mut t2) = pair();
+            if sealed {
+                t1.set_crypto(Some(crypto(1)));
+                t2.set_crypto(Some(crypto(2)));
+            }
+            for len in [10, 1024, 65_000] {
+                let frame: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+                let packet = Packet {
+                    sender: id(1),
+                    ring_id: RingId { rep: id(1), seq: 4 },
+                    body: Body::Mcast(Mcast {
+                        seq: Seq(7),
+                        origin: id(1),
+                        guarantee: Guarantee::Agreed,
+                        content: McastContent::Frame(Bytes::from(frame)),
+                    }),
+                };
+                let datagram = packet.encode_datagram();
+                assert_eq!(datagram.pieces()[1].is_empty(), len < 1024, "len {len}");
+                t1.send(&Transmit {
+                    dest: Destination::Node(id(2)),
+                    datagram,
+                });
+                let got = recv_wait(&mut t2);
+                assert_eq!(got, packet.encode(), "sealed {sealed}, len {len}");
+                assert_eq!(Packet::decode(&got), Ok(packet));
+            }
+        }
+    }
+
     /// Packets are slices of the receive chunks: the ones Totem still
     /// holds must keep their bytes while later datagrams are read into
     /// the same and new chunks, sealed or not, large or small (copied out).
@@ -434,7 +487,7 @@ mod tests {
                     let payload: Vec<u8> = (0..len).map(|j| (j * 7 + seed) as u8).collect();
                     t1.send(&Transmit {
                         dest: Destination::Node(id(2)),
-                        payload: Bytes::from(payload.clone()),
+                        datagram: Bytes::from(payload.clone()).into(),
                     });
                     held.push((recv_wait(&mut t2), payload));
                 }
@@ -456,7 +509,7 @@ mod tests {
                 let payload = vec![0xC3; len];
                 t1.send(&Transmit {
                     dest: Destination::Node(id(2)),
-                    payload: Bytes::from(payload.clone()),
+                    datagram: Bytes::from(payload.clone()).into(),
                 });
                 assert_eq!(recv_wait(&mut t2)[..], payload[..]);
             }

@@ -27,6 +27,14 @@ pub const MAX_HELD_FRAMES: usize = 128;
 /// fits; libais posts at most 1 MiB at a time).
 pub const MAX_HELD_BYTES: usize = 2 << 20;
 
+/// Held bodies below this size are copied into a buffer of their own.
+/// A frame's body is a slice of its connection's read buffer (64 KiB or
+/// more, see `proto::FrameReader::recv_from`), which a held frame would
+/// keep whole: 128 small held requests could pin 8 MiB while counting a
+/// few KiB. Copied, a small held request pins what it counts; a larger
+/// one at most a few times its size.
+pub const OWN_BUFFER_BELOW_BYTES: usize = 16 << 10;
+
 /// Whether `frame` is a posted request.
 pub fn is_posted(frame: &Frame) -> bool {
     frame.status == Err(AisError::TryAgain)
@@ -61,6 +69,10 @@ impl Held {
             return Err(frame);
         }
         q.bytes = bytes;
+        let mut frame = frame;
+        if frame.body.len() < OWN_BUFFER_BELOW_BYTES {
+            frame.body = bytes::Bytes::copy_from_slice(&frame.body);
+        }
         q.frames.push_back(frame);
         Ok(())
     }
@@ -132,5 +144,29 @@ mod tests {
         assert!(h.push_back(a, req(2, 1)).is_err());
         h.forget(a);
         assert!(!h.holds(a));
+    }
+
+    #[test]
+    fn a_small_held_request_does_not_keep_its_read_buffer() {
+        // As the connection's reader hands them out: slices of one buffer.
+        let buffer = Bytes::from(vec![5u8; 256 << 10]);
+        let mut h = Held::default();
+        for (id, len) in [(1u16, 100), (2, OWN_BUFFER_BELOW_BYTES)] {
+            let mut f = req(id, 0);
+            f.body = buffer.slice(..len);
+            h.push_back(ConnId(1), f).unwrap();
+        }
+        let (_, small) = h.pop_next().unwrap();
+        let (_, large) = h.pop_next().unwrap();
+        assert_eq!(small.body, buffer.slice(..100));
+        assert!(
+            !buffer.as_ptr_range().contains(&small.body.as_ptr()),
+            "a small held body still points into the read buffer"
+        );
+        assert_eq!(
+            large.body.as_ptr(),
+            buffer.as_ptr(),
+            "a large body is not copied"
+        );
     }
 }

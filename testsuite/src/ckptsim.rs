@@ -402,7 +402,7 @@ fn drain(n: &mut SimNode, net: &mut Network, now: Instant, report: &mut CkptRunR
         return;
     };
     while let Some(t) = node.poll_transmit() {
-        net.send(now, n.id, t.dest, t.payload);
+        net.send(now, n.id, t.dest, t.datagram.to_bytes());
     }
     while let Some((conn, frame)) = node.poll_client_output() {
         let bytes = frame.to_bytes();

@@ -706,10 +706,10 @@ impl Sim<'_> {
                     now,
                     Some(n.id),
                     "send {} to {to}",
-                    describe(&tx.payload)
+                    describe(&tx.datagram.to_bytes())
                 );
             }
-            net.send(now, n.id, tx.dest, tx.payload);
+            net.send(now, n.id, tx.dest, tx.datagram.to_bytes());
         }
         while let Some(event) = totem.poll_event() {
             match event {

@@ -481,7 +481,7 @@ fn drain(n: &mut SimNode, net: &mut Network, now: Instant, report: &mut SyncRunR
         return;
     };
     while let Some(t) = node.poll_transmit() {
-        net.send(now, n.id, t.dest, t.payload);
+        net.send(now, n.id, t.dest, t.datagram.to_bytes());
     }
     while node.poll_client_output().is_some() {}
     while let Some(e) = node.poll_event() {

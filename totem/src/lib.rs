@@ -46,4 +46,4 @@ pub use srp::{
     Transmit,
 };
 pub use time::Instant;
-pub use wire::{Guarantee, MAX_NETMTU_BYTES};
+pub use wire::{Datagram, Guarantee, MAX_NETMTU_BYTES};

@@ -62,8 +62,8 @@ use crate::time::Instant;
 use crate::timer::{Timer, TimerTable};
 use crate::token::{self, ReceiveStall};
 use crate::wire::{
-    max_frame_bytes, Body, CommitToken, Guarantee, Hello, Join, Mcast, McastContent, MemberEntry,
-    Packet, Recovered, Token, WireState, MAX_MEMBERS, MAX_RTR_ENTRIES,
+    max_frame_bytes, Body, CommitToken, Datagram, Guarantee, Hello, Join, Mcast, McastContent,
+    MemberEntry, Packet, Recovered, Token, WireState, MAX_MEMBERS, MAX_RTR_ENTRIES,
 };
 
 /// Where a datagram goes.
@@ -80,8 +80,8 @@ pub enum Destination {
 pub struct Transmit {
     /// Where to.
     pub dest: Destination,
-    /// The encoded packet.
-    pub payload: Bytes,
+    /// The encoded packet, in pieces (a large Mcast frame is not copied).
+    pub datagram: Datagram,
 }
 
 /// An application message delivered in total order.
@@ -665,7 +665,7 @@ impl Totem {
         let payload = p.encode();
         self.transmits.push_back(Transmit {
             dest,
-            payload: payload.clone(),
+            datagram: Datagram::from(payload.clone()),
         });
         payload
     }
@@ -922,7 +922,11 @@ impl Totem {
     /// Multicasts one of our ring's messages.
     fn send_mcast(&mut self, ring_id: RingId, m: Mcast) {
         let p = self.packet(ring_id, Body::Mcast(m));
-        self.send(Destination::All, p);
+        // The frame goes out as the buffer the log holds, not copied.
+        self.transmits.push_back(Transmit {
+            dest: Destination::All,
+            datagram: p.encode_datagram(),
+        });
     }
 
     /// Retransmits what the token asks for and we hold (at most a window);
@@ -1697,7 +1701,7 @@ impl Totem {
                 if let Some(f) = fwd {
                     self.transmits.push_back(Transmit {
                         dest: Destination::Node(f.to),
-                        payload: f.bytes,
+                        datagram: Datagram::from(f.bytes),
                     });
                     self.stats.token_retransmits += 1;
                     self.timers.set(

@@ -444,6 +444,67 @@ impl WireState {
     }
 }
 
+/// Frames at least this long are not copied into their packet's
+/// [`Datagram`]: see [`Packet::encode_datagram`].
+pub const SPLIT_FRAME_BYTES: usize = 1024;
+
+/// An encoded packet in pieces that go out back to back as one datagram:
+/// the header and fields, then a Mcast's frame as the buffer the ring's
+/// log holds, then the CRC trailer. A driver copies the pieces once, into
+/// the sealed datagram, or hands them to the kernel as they are, instead
+/// of the frame being copied into a packet buffer first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    head: Bytes,
+    frame: Bytes,
+    trailer: Option<[u8; TRAILER_BYTES]>,
+}
+
+impl Datagram {
+    /// The pieces, in order (the last two may be empty).
+    pub fn pieces(&self) -> [&[u8]; 3] {
+        [
+            &self.head,
+            &self.frame,
+            self.trailer.as_ref().map_or(&[], |t| t),
+        ]
+    }
+
+    /// Bytes on the wire.
+    pub fn len(&self) -> usize {
+        self.pieces().iter().map(|p| p.len()).sum()
+    }
+
+    /// Whether it has no bytes (never, for an encoded packet).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The datagram in one buffer (copies a split one; for tests and the
+    /// simulators).
+    pub fn to_bytes(&self) -> Bytes {
+        if self.frame.is_empty() && self.trailer.is_none() {
+            return self.head.clone();
+        }
+        let mut out = Vec::with_capacity(self.len());
+        for piece in self.pieces() {
+            out.extend_from_slice(piece);
+        }
+        Bytes::from(out)
+    }
+}
+
+/// A whole encoded packet, one piece.
+impl From<Bytes> for Datagram {
+    fn from(packet: Bytes) -> Datagram {
+        Datagram {
+            head: packet,
+            frame: Bytes::new(),
+            trailer: None,
+        }
+    }
+}
+
 impl Packet {
     /// The packet's type, as numbered on the wire.
     pub fn packet_type(&self) -> PacketType {
@@ -487,6 +548,60 @@ impl Packet {
     /// simulator catches a packet that peers would refuse.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         let start = out.len();
+        self.encode_untrailed(out, true);
+        let crc = crc32fast::hash(&out[start..]);
+        put_u32(out, crc);
+        debug_assert_eq!(
+            Packet::decode(&Bytes::copy_from_slice(&out[start..])).as_ref(),
+            Ok(self),
+            "encoded a packet that does not decode back to itself"
+        );
+    }
+
+    /// The packet as a [`Datagram`]: a Mcast's frame of at least
+    /// [`SPLIT_FRAME_BYTES`] stays the buffer it is (shared with the
+    /// ring's log), not copied behind the header; other packets are one
+    /// piece, as [`Packet::encode`] makes them.
+    ///
+    /// # Panics
+    /// As [`Packet::encode_into`].
+    pub fn encode_datagram(&self) -> Datagram {
+        let frame = match &self.body {
+            Body::Mcast(Mcast {
+                content: McastContent::Frame(frame),
+                ..
+            }) => frame,
+            Body::Mcast(Mcast {
+                content: McastContent::Recovered(recovered),
+                ..
+            }) => &recovered.frame,
+            _ => return Datagram::from(self.encode()),
+        };
+        if frame.len() < SPLIT_FRAME_BYTES {
+            return Datagram::from(self.encode());
+        }
+        let mut head = Vec::with_capacity(HEADER_BYTES + self.body_len() - frame.len());
+        self.encode_untrailed(&mut head, false);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&head);
+        crc.update(frame);
+        let datagram = Datagram {
+            head: Bytes::from(head),
+            frame: frame.clone(),
+            trailer: Some(crc.finalize().to_be_bytes()),
+        };
+        debug_assert_eq!(
+            Packet::decode(&datagram.to_bytes()).as_ref(),
+            Ok(self),
+            "encoded a packet that does not decode back to itself"
+        );
+        datagram
+    }
+
+    /// Appends the header and the body, the Mcast's frame left out unless
+    /// `with_frame` (it is the body's last field).
+    fn encode_untrailed(&self, out: &mut Vec<u8>, with_frame: bool) {
+        let start = out.len();
         let body_len = self.body_len();
         // Upheld by the caller (see `# Panics`); a bigger body cannot be
         // described by the header's length field.
@@ -500,8 +615,9 @@ impl Packet {
         put_node_id(out, self.ring_id.rep);
         put_u64(out, self.ring_id.seq);
         put_u32(out, body_len_field);
+        let mut left_out = 0;
         match &self.body {
-            Body::Mcast(mcast) => encode_mcast(mcast, out),
+            Body::Mcast(mcast) => left_out = encode_mcast(mcast, out, with_frame),
             Body::Token(token) => encode_token(token, out),
             Body::Join(join) => encode_join(join, out),
             Body::Commit(commit) => encode_commit(commit, out),
@@ -510,16 +626,9 @@ impl Packet {
         }
         // `body_len` and the encoders describe the same layout.
         assert_eq!(
-            out.len() - start,
+            out.len() - start + left_out,
             HEADER_BYTES + body_len,
             "body_len disagrees with encoder"
-        );
-        let crc = crc32fast::hash(&out[start..]);
-        put_u32(out, crc);
-        debug_assert_eq!(
-            Packet::decode(&Bytes::copy_from_slice(&out[start..])).as_ref(),
-            Ok(self),
-            "encoded a packet that does not decode back to itself"
         );
     }
 
@@ -686,14 +795,16 @@ fn put_ring_id(out: &mut Vec<u8>, ring_id: RingId) {
     put_u64(out, ring_id.seq);
 }
 
-fn encode_mcast(mcast: &Mcast, out: &mut Vec<u8>) {
+/// Encodes a Mcast body, its frame (the last field) only if `with_frame`;
+/// returns the bytes left out.
+fn encode_mcast(mcast: &Mcast, out: &mut Vec<u8>, with_frame: bool) -> usize {
     put_seq(out, mcast.seq);
     put_node_id(out, mcast.origin);
     put_u8(out, mcast.guarantee as u8);
-    match &mcast.content {
+    let frame = match &mcast.content {
         McastContent::Frame(frame) => {
             put_u8(out, MCAST_KIND_FRAME);
-            out.extend_from_slice(frame);
+            frame
         }
         McastContent::Recovered(recovered) => {
             put_u8(out, MCAST_KIND_RECOVERED);
@@ -701,8 +812,14 @@ fn encode_mcast(mcast: &Mcast, out: &mut Vec<u8>) {
             put_seq(out, recovered.old_seq);
             put_node_id(out, recovered.old_origin);
             put_u8(out, recovered.old_guarantee as u8);
-            out.extend_from_slice(&recovered.frame);
+            &recovered.frame
         }
+    };
+    if with_frame {
+        out.extend_from_slice(frame);
+        0
+    } else {
+        frame.len()
     }
 }
 
@@ -1107,6 +1224,34 @@ mod tests {
             member_aru: vec![Seq(20), Seq(18), Seq(19)],
             rtr: vec![Seq(19), Seq(20)],
         }))
+    }
+
+    #[test]
+    fn a_datagram_is_the_packet_with_a_large_frame_shared() {
+        for len in [1, SPLIT_FRAME_BYTES - 1, SPLIT_FRAME_BYTES, 60_000] {
+            let frame = Bytes::from(vec![0xA5; len]);
+            let plain = packet(Body::Mcast(Mcast {
+                seq: Seq(3),
+                origin: n(2),
+                guarantee: Guarantee::Agreed,
+                content: McastContent::Frame(frame.clone()),
+            }));
+            for p in [plain, recovered_mcast(frame.clone())] {
+                let d = p.encode_datagram();
+                assert_eq!(d.to_bytes(), p.encode(), "len {len}");
+                assert_eq!(d.len(), p.encoded_len());
+                let [head, shared, trailer] = d.pieces();
+                if len >= SPLIT_FRAME_BYTES {
+                    assert_eq!(shared.as_ptr(), frame.as_ptr(), "frame copied at {len}");
+                    assert_eq!(trailer.len(), TRAILER_BYTES);
+                    assert_eq!(head.len() + len + TRAILER_BYTES, p.encoded_len());
+                } else {
+                    assert!(shared.is_empty() && trailer.is_empty(), "split at {len}");
+                }
+            }
+        }
+        let token = max_token();
+        assert_eq!(token.encode_datagram().pieces()[0], &token.encode()[..]);
     }
 
     fn max_token() -> Packet {

@@ -218,6 +218,12 @@ impl PacketKey {
     /// the next nonce. `out` is only appended to: once it has grown to
     /// the largest datagram, sealing allocates nothing and zeroes nothing.
     pub fn seal(&mut self, sender: u32, packet: &[u8], out: &mut Vec<u8>) {
+        self.seal_pieces(sender, &[packet], out);
+    }
+
+    /// Seals the packet made of `pieces` back to back, as
+    /// [`PacketKey::seal`] seals one.
+    pub fn seal_pieces(&mut self, sender: u32, pieces: &[&[u8]], out: &mut Vec<u8>) {
         let nonce_len = self.cipher.nonce_bytes();
         let nonce = self.next_nonce();
         out.clear();
@@ -228,7 +234,9 @@ impl PacketKey {
         out.extend_from_slice(&nonce[..nonce_len]);
         // Totem's packet is shared (`Bytes`), so it is copied once into
         // `out` and encrypted there in place.
-        out.extend_from_slice(packet);
+        for piece in pieces {
+            out.extend_from_slice(piece);
+        }
         let (aad, rest) = out.split_at_mut(HEADER_BYTES);
         let body = &mut rest[nonce_len..];
         let tag = self.encrypt(&nonce[..nonce_len], aad, body);

@@ -192,8 +192,16 @@ impl RingCrypto {
     /// Seals one Totem packet; the sealed datagram is valid until the next
     /// call.
     pub fn seal(&mut self, packet: &[u8]) -> &[u8] {
+        self.seal_pieces(&[packet])
+    }
+
+    /// Seals the Totem packet made of `pieces` back to back (see
+    /// `totem::Datagram`); valid until the next call.
+    pub fn seal_pieces(&mut self, pieces: &[&[u8]]) -> &[u8] {
         self.stats.sealed += 1;
-        self.current.key.seal(self.me, packet, &mut self.sealed);
+        self.current
+            .key
+            .seal_pieces(self.me, pieces, &mut self.sealed);
         &self.sealed
     }
 

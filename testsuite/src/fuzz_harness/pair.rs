@@ -67,7 +67,7 @@ impl Pair {
                     if self.inbox[to].len() >= MAX_IN_FLIGHT {
                         self.inbox[to].pop_front();
                     }
-                    self.inbox[to].push_back(t.payload);
+                    self.inbox[to].push_back(t.datagram.to_bytes());
                 }
             }
             while self.nodes[from].poll_event().is_some() {}

@@ -107,7 +107,7 @@ impl Net {
                 self.counter += 1;
                 self.inflight.insert(
                     (self.now + self.delay, self.counter),
-                    (to, tx.payload.clone()),
+                    (to, tx.datagram.to_bytes()),
                 );
             }
         }
