@@ -56,8 +56,8 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
 use proto::{
-    encode_frame, AisError, Frame, FrameKind, FrameReader, Hello, HelloReply, ServiceId, Status,
-    Version, MAX_BODY_BYTES,
+    encode_frame, encode_frame_parts, AisError, Frame, FrameKind, FrameReader, Hello, HelloReply,
+    ServiceId, Status, Version, MAX_BODY_BYTES,
 };
 
 /// Where the executive listens unless [`SOCKET_ENV`] says otherwise.
@@ -373,15 +373,21 @@ impl Connection {
     /// not sent); `SA_AIS_ERR_NO_RESOURCES` if the callback queue
     /// overflowed; `SA_AIS_ERR_LIBRARY` if the connection is broken.
     pub fn post(&mut self, id: u16, body: &[u8]) -> Result<(), AisError> {
+        self.post_parts(id, &[body])
+    }
+
+    /// As [`Connection::post`], the body being `parts` back to back: each
+    /// part is copied once, into the frame.
+    ///
+    /// # Errors
+    /// As [`Connection::post`].
+    pub fn post_parts(&mut self, id: u16, parts: &[&[u8]]) -> Result<(), AisError> {
         if self.post_window == 0 {
-            return self.request(id, body)?.status;
+            return self.request(id, &parts.concat())?.status;
         }
         self.usable()?;
-        if body.len() > MAX_BODY_BYTES {
-            return Err(AisError::TooBig);
-        }
         let posted = Err(AisError::TryAgain);
-        let frame = encode_frame(FrameKind::Request, self.service.code(), id, posted, body)
+        let frame = encode_frame_parts(FrameKind::Request, self.service.code(), id, posted, parts)
             .map_err(|_| AisError::TooBig)?;
         let deadline = Instant::now() + self.timeout;
         let result = self.post_frame(&frame, deadline);

@@ -13,7 +13,6 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 
-use bytes::{Bytes, BytesMut};
 use proto::evs::{
     ConfChg, Deliver, EvsGuarantee, Group, Groups, McastGroups, McastJoined, Membership,
     CB_CONFCHG, CB_DELIVER, JOIN, LEAVE, MAX_GROUPS_PER_CALL, MAX_MSG_BYTES, MCAST_GROUPS,
@@ -115,9 +114,14 @@ impl Evs {
         guarantee: EvsGuarantee,
         parts: &[&[u8]],
     ) -> Result<(), EvsError> {
-        let msg = gather(parts)?;
-        let body = McastJoined { guarantee, msg }.encode();
-        self.conn.post(MCAST_JOINED, &body).map_err(EvsError::Ais)
+        let prefix = McastJoined::prefix(guarantee, message_len(parts)?)
+            .ok_or(EvsError::Ais(AisError::TooBig))?;
+        let frame_parts: Vec<&[u8]> = std::iter::once(&prefix[..])
+            .chain(parts.iter().copied())
+            .collect();
+        self.conn
+            .post_parts(MCAST_JOINED, &frame_parts)
+            .map_err(EvsError::Ais)
     }
 
     /// Multicasts the concatenation of `parts` to `groups` (this
@@ -132,14 +136,14 @@ impl Evs {
         parts: &[&[u8]],
     ) -> Result<(), EvsError> {
         check_group_count(groups.len())?;
-        let msg = gather(parts)?;
-        let body = McastGroups {
-            guarantee,
-            groups: groups.to_vec(),
-            msg,
-        }
-        .encode();
-        self.conn.post(MCAST_GROUPS, &body).map_err(EvsError::Ais)
+        let prefix = McastGroups::prefix(guarantee, groups, message_len(parts)?)
+            .ok_or(EvsError::Ais(AisError::TooBig))?;
+        let frame_parts: Vec<&[u8]> = std::iter::once(&prefix[..])
+            .chain(parts.iter().copied())
+            .collect();
+        self.conn
+            .post_parts(MCAST_GROUPS, &frame_parts)
+            .map_err(EvsError::Ais)
     }
 
     /// This node's id and the members of the last configuration.
@@ -194,19 +198,15 @@ fn check_group_count(n: usize) -> Result<(), EvsError> {
     }
 }
 
-/// The parts of a message as one buffer, refusing more than
-/// [`MAX_MSG_BYTES`] before copying anything.
-fn gather(parts: &[&[u8]]) -> Result<Bytes, EvsError> {
-    let total = parts
+/// The length of the message made of `parts`, refusing more than
+/// [`MAX_MSG_BYTES`] before anything is copied. The parts go into the
+/// request frame as they are, behind the request's fields: one copy.
+fn message_len(parts: &[&[u8]]) -> Result<usize, EvsError> {
+    parts
         .iter()
         .try_fold(0usize, |sum, p| sum.checked_add(p.len()))
         .filter(|&n| n <= MAX_MSG_BYTES)
-        .ok_or(EvsError::Ais(AisError::TooBig))?;
-    let mut msg = BytesMut::with_capacity(total);
-    for p in parts {
-        msg.extend_from_slice(p);
-    }
-    Ok(msg.freeze())
+        .ok_or(EvsError::Ais(AisError::TooBig))
 }
 
 #[cfg(test)]
@@ -214,12 +214,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parts_are_gathered_in_order_and_bounded() {
-        let m = gather(&[b"ab", b"", b"cde"]).unwrap();
-        assert_eq!(&m[..], b"abcde");
+    fn message_parts_are_bounded_before_anything_is_copied() {
+        assert_eq!(message_len(&[b"ab", b"", b"cde"]), Ok(5));
         let big = vec![0u8; MAX_MSG_BYTES];
-        assert_eq!(gather(&[&big]).unwrap().len(), MAX_MSG_BYTES);
-        assert_eq!(gather(&[&big, b"x"]), Err(EvsError::Ais(AisError::TooBig)));
+        assert_eq!(message_len(&[&big]), Ok(MAX_MSG_BYTES));
+        assert_eq!(
+            message_len(&[&big, b"x"]),
+            Err(EvsError::Ais(AisError::TooBig))
+        );
     }
 
     #[test]

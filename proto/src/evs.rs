@@ -229,6 +229,18 @@ impl McastJoined {
         enc.finish()
     }
 
+    /// The body's bytes before a message of `msg_len` bytes: the body is
+    /// these, then the message (so a client writes it without building
+    /// it). `None` if `msg_len` is over [`MAX_MSG_BYTES`].
+    pub fn prefix(guarantee: EvsGuarantee, msg_len: usize) -> Option<Bytes> {
+        if msg_len > MAX_MSG_BYTES {
+            return None;
+        }
+        let mut enc = Encoder::with_capacity(1 + 4);
+        enc.put_u8(guarantee as u8).put_count(msg_len);
+        Some(enc.finish())
+    }
+
     /// Decodes a body.
     ///
     /// # Errors
@@ -244,6 +256,20 @@ impl McastJoined {
 }
 
 impl McastGroups {
+    /// The body's bytes before a message of `msg_len` bytes to `groups`,
+    /// as [`McastJoined::prefix`]. `None` if `msg_len` is over
+    /// [`MAX_MSG_BYTES`].
+    pub fn prefix(guarantee: EvsGuarantee, groups: &[Group], msg_len: usize) -> Option<Bytes> {
+        if msg_len > MAX_MSG_BYTES {
+            return None;
+        }
+        let mut enc = Encoder::with_capacity(1 + 4 + groups.len() * GROUP_KEY_BYTES + 4);
+        enc.put_u8(guarantee as u8);
+        put_groups(&mut enc, groups);
+        enc.put_count(msg_len);
+        Some(enc.finish())
+    }
+
     /// Its body.
     pub fn encode(&self) -> Bytes {
         let mut enc = Encoder::with_capacity(
@@ -372,13 +398,22 @@ mod tests {
             guarantee: EvsGuarantee::Agreed,
             msg: Bytes::from_static(b"hello"),
         };
-        assert_eq!(McastJoined::decode(&m.encode()), Ok(m));
+        assert_eq!(McastJoined::decode(&m.encode()), Ok(m.clone()));
+        let prefix = McastJoined::prefix(m.guarantee, m.msg.len()).unwrap();
+        assert_eq!([&prefix[..], &m.msg[..]].concat(), m.encode());
         let m = McastGroups {
             guarantee: EvsGuarantee::Safe,
             groups: vec![Group::named("x")],
             msg: Bytes::from(vec![7; 1000]),
         };
-        assert_eq!(McastGroups::decode(&m.encode()), Ok(m));
+        assert_eq!(McastGroups::decode(&m.encode()), Ok(m.clone()));
+        let prefix = McastGroups::prefix(m.guarantee, &m.groups, m.msg.len()).unwrap();
+        assert_eq!([&prefix[..], &m.msg[..]].concat(), m.encode());
+        assert_eq!(
+            McastGroups::prefix(m.guarantee, &m.groups, MAX_MSG_BYTES + 1),
+            None
+        );
+        assert_eq!(McastJoined::prefix(m.guarantee, MAX_MSG_BYTES + 1), None);
         let m = Membership {
             local: 2,
             members: vec![1, 2, 3],

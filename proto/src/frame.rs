@@ -392,6 +392,32 @@ pub fn encode_frame(
     encode_frame_with_len(kind, service, id, status, body.len(), body)
 }
 
+/// Encodes one frame whose body is `parts` back to back: one buffer, each
+/// part copied once (a client's message goes from the application's
+/// buffers straight into the frame).
+///
+/// # Errors
+/// [`FrameTooBig`] if the parts add up to more than [`MAX_BODY_BYTES`].
+pub fn encode_frame_parts(
+    kind: FrameKind,
+    service: u16,
+    id: u16,
+    status: Status,
+    parts: &[&[u8]],
+) -> Result<Bytes, FrameTooBig> {
+    let body_len = parts
+        .iter()
+        .try_fold(0usize, |sum, p| sum.checked_add(p.len()))
+        .unwrap_or(usize::MAX);
+    let head = encode_frame_with_len(kind, service, id, status, body_len, &[])?;
+    let mut buf = BytesMut::with_capacity(HEADER_BYTES + body_len);
+    buf.put_slice(&head);
+    for part in parts {
+        buf.put_slice(part);
+    }
+    Ok(buf.freeze())
+}
+
 /// Encodes a header for a body of `body_len` bytes, followed by `inline`
 /// (all of the body, or none of it).
 fn encode_frame_with_len(
@@ -421,6 +447,10 @@ fn encode_frame_with_len(
     buf.put_slice(inline);
     Ok(buf.freeze())
 }
+
+/// Reads of `chunk` bytes one [`FrameReader::recv_from`] buffer has room
+/// for when it is allocated.
+pub const RECV_BUFFER_READS: usize = 4;
 
 /// Cuts a byte stream into frames.
 ///
@@ -468,7 +498,8 @@ impl FrameReader {
         self.max_frame_bytes
     }
 
-    /// Reads from stream socket `socket` straight into the reader's buffer:
+    /// Reads from stream socket `socket` straight into the reader's buffer
+    /// (allocated [`RECV_BUFFER_READS`] reads at a time):
     /// at most the rest of the frame being received or `chunk` bytes,
     /// whichever is more, so a frame lands whole in one allocation and is
     /// handed out by [`FrameReader::next_frame`] without a copy. Returns the
@@ -491,7 +522,16 @@ impl FrameReader {
             None => 0,
         };
         let want = frame_rest.max(chunk).max(1);
-        self.buf.reserve(want);
+        if self.buf.capacity() - self.buf.len() < want {
+            // A new buffer, room for several reads: frames are carved one
+            // after the other out of it, and a frame cut by the end of a
+            // read is completed in place. Only the partial frame at the
+            // end of a buffer is moved, once per buffer, not once per read
+            // (the buffer is shared with the frames handed out, so it is
+            // rarely reused in place).
+            self.buf
+                .reserve(want.max(chunk.saturating_mul(RECV_BUFFER_READS)));
+        }
         let spare = &mut self.buf.spare_capacity_mut()[..want];
         let n = SockRef::from(&socket).recv(spare)?.min(want);
         // SAFETY: recv(2) wrote `n` bytes at the start of the spare
@@ -561,9 +601,8 @@ impl FrameReader {
         };
         let size = header.size as usize;
         if self.buf.len() < size {
-            // The size is validated, so this reservation is bounded by the
-            // maximum frame size.
-            self.buf.reserve(size - self.buf.len());
+            // No reservation here: `recv_from` makes room for the rest, or
+            // `feed` grows the buffer by what it is given.
             return Ok(None);
         }
         let mut frame = self.buf.split_to(size);
@@ -641,6 +680,22 @@ mod tests {
         writer.join().unwrap();
         assert!(!reader.is_mid_frame());
         assert_eq!(got, frames);
+    }
+
+    #[test]
+    fn a_frame_from_parts_is_the_frame_of_their_concatenation() {
+        let parts: [&[u8]; 3] = [b"ab", b"", b"cdef"];
+        assert_eq!(
+            encode_frame_parts(FrameKind::Request, 3, 9, Ok(()), &parts),
+            encode_frame(FrameKind::Request, 3, 9, Ok(()), b"abcdef")
+        );
+        let big = vec![0; MAX_BODY_BYTES];
+        assert_eq!(
+            encode_frame_parts(FrameKind::Request, 3, 9, Ok(()), &[&big, b"x"]),
+            Err(FrameTooBig {
+                body_bytes: MAX_BODY_BYTES + 1
+            })
+        );
     }
 
     #[test]
