@@ -469,6 +469,9 @@ pub struct FrameReader {
     buf: BytesMut,
     max_frame_bytes: usize,
     poisoned: Option<FrameError>,
+    /// The last [`FrameReader::recv_from`] filled all the room it asked
+    /// for: more is likely waiting.
+    streaming: bool,
 }
 
 impl Default for FrameReader {
@@ -490,6 +493,7 @@ impl FrameReader {
             buf: BytesMut::new(),
             max_frame_bytes: max_frame_bytes.clamp(HEADER_BYTES, MAX_FRAME_BYTES),
             poisoned: None,
+            streaming: false,
         }
     }
 
@@ -499,7 +503,8 @@ impl FrameReader {
     }
 
     /// Reads from stream socket `socket` straight into the reader's buffer
-    /// (allocated [`RECV_BUFFER_READS`] reads at a time):
+    /// (allocated [`RECV_BUFFER_READS`] reads at a time while the peer
+    /// streams):
     /// at most the rest of the frame being received or `chunk` bytes,
     /// whichever is more, so a frame lands whole in one allocation and is
     /// handed out by [`FrameReader::next_frame`] without a copy. Returns the
@@ -523,14 +528,16 @@ impl FrameReader {
         };
         let want = frame_rest.max(chunk).max(1);
         if self.buf.capacity() - self.buf.len() < want {
-            // A new buffer, room for several reads: frames are carved one
-            // after the other out of it, and a frame cut by the end of a
-            // read is completed in place. Only the partial frame at the
-            // end of a buffer is moved, once per buffer, not once per read
-            // (the buffer is shared with the frames handed out, so it is
-            // rarely reused in place).
-            self.buf
-                .reserve(want.max(chunk.saturating_mul(RECV_BUFFER_READS)));
+            // A peer that streams (its last read filled all the room
+            // asked for) gets a buffer with room for several reads:
+            // frames are carved one after the other out of it, and a
+            // frame cut by the end of a read is completed in place. Only
+            // the partial frame at the end of a buffer is moved, once per
+            // buffer, not once per read (the buffer is shared with the
+            // frames handed out, so it is rarely reused in place). A peer
+            // that sends now and then keeps one read's room.
+            let reads = if self.streaming { RECV_BUFFER_READS } else { 1 };
+            self.buf.reserve(want.max(chunk.saturating_mul(reads)));
         }
         let spare = &mut self.buf.spare_capacity_mut()[..want];
         let n = SockRef::from(&socket).recv(spare)?.min(want);
@@ -541,6 +548,7 @@ impl FrameReader {
         unsafe {
             self.buf.set_len(self.buf.len() + n);
         }
+        self.streaming = n == want;
         Ok(n)
     }
 
