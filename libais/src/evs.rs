@@ -114,14 +114,8 @@ impl Evs {
         guarantee: EvsGuarantee,
         parts: &[&[u8]],
     ) -> Result<(), EvsError> {
-        let prefix = McastJoined::prefix(guarantee, message_len(parts)?)
-            .ok_or(EvsError::Ais(AisError::TooBig))?;
-        let frame_parts: Vec<&[u8]> = std::iter::once(&prefix[..])
-            .chain(parts.iter().copied())
-            .collect();
-        self.conn
-            .post_parts(MCAST_JOINED, &frame_parts)
-            .map_err(EvsError::Ais)
+        let prefix = McastJoined::prefix(guarantee, message_len(parts)?);
+        self.post_message(MCAST_JOINED, prefix, parts)
     }
 
     /// Multicasts the concatenation of `parts` to `groups` (this
@@ -136,13 +130,25 @@ impl Evs {
         parts: &[&[u8]],
     ) -> Result<(), EvsError> {
         check_group_count(groups.len())?;
-        let prefix = McastGroups::prefix(guarantee, groups, message_len(parts)?)
-            .ok_or(EvsError::Ais(AisError::TooBig))?;
+        let prefix = McastGroups::prefix(guarantee, groups, message_len(parts)?);
+        self.post_message(MCAST_GROUPS, prefix, parts)
+    }
+
+    /// Posts request `id`: the request's fields (`prefix`, `None` if the
+    /// message is too big), then the message's `parts`, copied once into
+    /// the frame.
+    fn post_message(
+        &mut self,
+        id: u16,
+        prefix: Option<bytes::Bytes>,
+        parts: &[&[u8]],
+    ) -> Result<(), EvsError> {
+        let prefix = prefix.ok_or(EvsError::Ais(AisError::TooBig))?;
         let frame_parts: Vec<&[u8]> = std::iter::once(&prefix[..])
             .chain(parts.iter().copied())
             .collect();
         self.conn
-            .post_parts(MCAST_GROUPS, &frame_parts)
+            .post_parts(id, &frame_parts)
             .map_err(EvsError::Ais)
     }
 
