@@ -395,8 +395,9 @@ mod tests {
         assert_eq!(t1.stats().datagrams_sent, 3);
     }
 
-    /// Two transports on ephemeral loopback ports that know each other.
-    fn pair() -> (Transport, Transport) {
+    /// Two transports on ephemeral loopback ports that know each other,
+    /// sealing with one key if `sealed`.
+    fn pair(sealed: bool) -> (Transport, Transport) {
         let a: SocketAddr = "127.0.0.1:0".parse().expect("literal");
         let mut t1 = Transport::bind(id(1), a, BTreeMap::new()).expect("bind");
         let mut t2 = Transport::bind(id(2), a, BTreeMap::new()).expect("bind");
@@ -405,6 +406,10 @@ mod tests {
         let nodes: BTreeMap<NodeId, SocketAddr> = [(id(1), t1.local), (id(2), t2.local)].into();
         t1.set_nodes(nodes.clone());
         t2.set_nodes(nodes);
+        if sealed {
+            t1.set_crypto(Some(crypto(1)));
+            t2.set_crypto(Some(crypto(2)));
+        }
         (t1, t2)
     }
 
@@ -427,11 +432,7 @@ mod tests {
         use totem::wire::{Body, Mcast, McastContent, Packet};
         use totem::{Guarantee, RingId, Seq};
         for sealed in [false, true] {
-            let (mut t1, mut t2) = pair();
-            if sealed {
-                t1.set_crypto(Some(crypto(1)));
-                t2.set_crypto(Some(crypto(2)));
-            }
+            let (mut t1, mut t2) = pair(sealed);
             for len in [10, 1024, 65_000] {
                 let frame: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
                 let packet = Packet {
@@ -463,11 +464,7 @@ mod tests {
     #[test]
     fn held_packets_keep_their_bytes_across_later_reads() {
         for sealed in [false, true] {
-            let (mut t1, mut t2) = pair();
-            if sealed {
-                t1.set_crypto(Some(crypto(1)));
-                t2.set_crypto(Some(crypto(2)));
-            }
+            let (mut t1, mut t2) = pair(sealed);
             let sizes = [
                 60_000,
                 100,

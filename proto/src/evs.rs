@@ -399,6 +399,10 @@ mod tests {
             msg: Bytes::from_static(b"hello"),
         };
         assert_eq!(McastJoined::decode(&m.encode()), Ok(m.clone()));
+        // The message is a slice of the frame's body, not a copy.
+        let body = m.encode();
+        let decoded = McastJoined::decode(&body).unwrap();
+        assert!(body.as_ptr_range().contains(&decoded.msg.as_ptr()));
         let prefix = McastJoined::prefix(m.guarantee, m.msg.len()).unwrap();
         assert_eq!([&prefix[..], &m.msg[..]].concat(), m.encode());
         let m = McastGroups {
@@ -423,7 +427,10 @@ mod tests {
             node_id: 3,
             msg: Bytes::from_static(b"m"),
         };
-        assert_eq!(Deliver::decode(&d.encode()), Ok(d));
+        assert_eq!(Deliver::decode(&d.encode()), Ok(d.clone()));
+        let body = d.encode();
+        let decoded = Deliver::decode(&body).unwrap();
+        assert!(body.as_ptr_range().contains(&decoded.msg.as_ptr()));
         let c = ConfChg {
             members: vec![1, 2],
             left: vec![3],

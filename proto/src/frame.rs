@@ -270,15 +270,15 @@ impl Frame {
         if self.body.len() < SPLIT_BODY_BYTES {
             return self.encode().map(EncodedFrame::from);
         }
+        let head = frame_header(
+            self.kind,
+            self.service,
+            self.id,
+            self.status,
+            self.body.len(),
+        )?;
         Ok(EncodedFrame {
-            head: encode_frame_with_len(
-                self.kind,
-                self.service,
-                self.id,
-                self.status,
-                self.body.len(),
-                &[],
-            )?,
+            head: Bytes::copy_from_slice(&head),
             body: self.body.clone(),
         })
     }
@@ -361,10 +361,7 @@ impl EncodedFrame {
         if self.body.is_empty() {
             return self.head.clone();
         }
-        let mut b = BytesMut::with_capacity(self.len());
-        b.put_slice(&self.head);
-        b.put_slice(&self.body);
-        b.freeze()
+        Bytes::from([&self.head[..], &self.body[..]].concat())
     }
 }
 
@@ -389,7 +386,7 @@ pub fn encode_frame(
     status: Status,
     body: &[u8],
 ) -> Result<Bytes, FrameTooBig> {
-    encode_frame_with_len(kind, service, id, status, body.len(), body)
+    encode_frame_parts(kind, service, id, status, &[body])
 }
 
 /// Encodes one frame whose body is `parts` back to back: one buffer, each
@@ -409,7 +406,7 @@ pub fn encode_frame_parts(
         .iter()
         .try_fold(0usize, |sum, p| sum.checked_add(p.len()))
         .unwrap_or(usize::MAX);
-    let head = encode_frame_with_len(kind, service, id, status, body_len, &[])?;
+    let head = frame_header(kind, service, id, status, body_len)?;
     let mut buf = BytesMut::with_capacity(HEADER_BYTES + body_len);
     buf.put_slice(&head);
     for part in parts {
@@ -418,34 +415,30 @@ pub fn encode_frame_parts(
     Ok(buf.freeze())
 }
 
-/// Encodes a header for a body of `body_len` bytes, followed by `inline`
-/// (all of the body, or none of it).
-fn encode_frame_with_len(
+/// The header of a frame with a body of `body_len` bytes.
+fn frame_header(
     kind: FrameKind,
     service: u16,
     id: u16,
     status: Status,
     body_len: usize,
-    inline: &[u8],
-) -> Result<Bytes, FrameTooBig> {
-    debug_assert!(inline.is_empty() || inline.len() == body_len);
+) -> Result<[u8; HEADER_BYTES], FrameTooBig> {
     if body_len > MAX_BODY_BYTES {
         return Err(FrameTooBig {
             body_bytes: body_len,
         });
     }
-    let size = HEADER_BYTES + body_len;
-    let mut buf = BytesMut::with_capacity(HEADER_BYTES + inline.len());
-    // Cannot truncate: size <= MAX_FRAME_BYTES, checked just above.
-    buf.put_u32_le(size as u32);
+    let mut head = [0; HEADER_BYTES];
+    let mut buf = &mut head[..];
+    // Cannot truncate: the size is at most MAX_FRAME_BYTES, checked above.
+    buf.put_u32_le((HEADER_BYTES + body_len) as u32);
     buf.put_u8(PROTOCOL_VERSION);
     buf.put_u8(kind as u8);
     buf.put_u16_le(service);
     buf.put_u16_le(id);
     buf.put_u16_le(0);
     buf.put_u32_le(status_code(status));
-    buf.put_slice(inline);
-    Ok(buf.freeze())
+    Ok(head)
 }
 
 /// Reads of `chunk` bytes one [`FrameReader::recv_from`] buffer has room

@@ -257,6 +257,49 @@ fn wait_running(b: &mut Backup, backup_id: u64) {
     }
 }
 
+/// A cluster (on `port_offset`) with nine checkpoints, and a backup of
+/// them into `dest`, started via node `via`, running on every node.
+struct RunningBackup {
+    c: LocalCluster,
+    images: Vec<CheckpointImage>,
+    dest: PathBuf,
+    id: u64,
+    b: Backup,
+}
+
+fn running_backup(port_offset: u16, via: u8) -> RunningBackup {
+    let c = cluster(port_offset);
+    let images = nine_checkpoints(&c);
+    let dest = c.dir().join("dest");
+    std::fs::create_dir(&dest).expect("destination");
+    let (id, mut b) = backup_via(&c, via, &dest);
+    wait_running(&mut b, id);
+    RunningBackup {
+        c,
+        images,
+        dest,
+        id,
+        b,
+    }
+}
+
+impl RunningBackup {
+    /// Waits for the end: it succeeded, and the destination holds a clean
+    /// backup of all nine checkpoints.
+    fn finished_clean(&mut self) -> (Completion, backup::VerifyReport) {
+        let done = wait(&mut self.b, self.id);
+        assert_eq!(done.status, Ok(()), "{:?}", done.job);
+        let r = check_clean_backup(&self.dest, self.id);
+        assert_eq!(r.manifest.entries.len(), 9, "every checkpoint");
+        (done, r)
+    }
+}
+
+/// The nodes that wrote the backup's files.
+fn writers(r: &backup::VerifyReport) -> BTreeSet<u32> {
+    r.manifest.entries.iter().map(|e| e.written_by).collect()
+}
+
 #[test]
 fn consistent_cut_and_restore_into_a_fresh_cluster() {
     let c = cluster(0);
@@ -402,50 +445,37 @@ fn consistent_cut_and_restore_into_a_fresh_cluster() {
 
 #[test]
 fn master_killed_mid_backup_survivors_finish_it() {
-    let mut c = cluster(2);
-    let images = nine_checkpoints(&c);
-    let dest = c.dir().join("dest");
-    std::fs::create_dir(&dest).expect("destination");
-    let (id, mut b) = backup_via(&c, 3, &dest);
-    wait_running(&mut b, id);
+    let mut run = running_backup(2, 3);
     std::thread::sleep(Duration::from_millis(300));
-    c.kill9(1);
-    let done = wait(&mut b, id);
-    assert_eq!(done.status, Ok(()), "{:?}", done.job);
+    run.c.kill9(1);
+    let (done, r) = run.finished_clean();
     assert_eq!(done.job.master, 2, "node 2 took over");
-    let r = check_clean_backup(&dest, id);
-    assert_eq!(r.manifest.entries.len(), 9, "every checkpoint");
     assert_eq!(r.manifest.master, 2);
     for e in &r.manifest.entries {
         assert_ne!(e.written_by, 1, "{} from the dead master", e.file);
-        let bytes = std::fs::read(dest.join(&e.file)).expect("data file");
+        let bytes = std::fs::read(run.dest.join(&e.file)).expect("data file");
         let (_, img) = read_data_file(&bytes).expect("reads");
-        let want = images.iter().find(|i| i.name == img.name).expect("known");
+        let want = run
+            .images
+            .iter()
+            .find(|i| i.name == img.name)
+            .expect("known");
         assert_eq!(digest(&img), digest(want));
     }
 }
 
 #[test]
 fn participant_killed_mid_backup_its_share_is_rescheduled() {
-    let mut c = cluster(3);
-    nine_checkpoints(&c);
-    let dest = c.dir().join("dest");
-    std::fs::create_dir(&dest).expect("destination");
-    let (id, mut b) = backup_via(&c, 1, &dest);
-    wait_running(&mut b, id);
+    let mut run = running_backup(3, 1);
     std::thread::sleep(Duration::from_millis(300));
-    c.kill9(3);
-    let done = wait(&mut b, id);
-    assert_eq!(done.status, Ok(()), "{:?}", done.job);
-    let r = check_clean_backup(&dest, id);
-    assert_eq!(r.manifest.entries.len(), 9);
-    let by: BTreeSet<u32> = r.manifest.entries.iter().map(|e| e.written_by).collect();
+    run.c.kill9(3);
+    let (_, r) = run.finished_clean();
     assert_eq!(
-        by,
+        writers(&r),
         BTreeSet::from([1, 2]),
         "node 3's share moved to 1 and 2"
     );
-    let log = c.log(1);
+    let log = run.c.log(1);
     assert!(
         log.contains("from node 3 to node"),
         "no reschedule logged:\n{log}"
@@ -454,12 +484,8 @@ fn participant_killed_mid_backup_its_share_is_rescheduled() {
 
 #[test]
 fn participant_sigterm_mid_backup_finishes_its_step_before_leaving() {
-    let mut c = cluster(5);
-    nine_checkpoints(&c);
-    let dest = c.dir().join("dest");
-    std::fs::create_dir(&dest).expect("destination");
-    let (id, mut b) = backup_via(&c, 1, &dest);
-    wait_running(&mut b, id);
+    let mut run = running_backup(5, 1);
+    let c = &mut run.c;
     std::thread::sleep(Duration::from_millis(300));
     // Node 3's files are being written (each takes WRITE_DELAY_MS): a
     // SIGTERM lets them finish and be reported, then the node leaves.
@@ -473,15 +499,11 @@ fn participant_sigterm_mid_backup_finishes_its_step_before_leaving() {
         log3.contains("finishing the running backup step first"),
         "node 3 did not wait for its step:\n{log3}"
     );
-    let done = wait(&mut b, id);
-    assert_eq!(done.status, Ok(()), "{:?}", done.job);
-    let r = check_clean_backup(&dest, id);
-    assert_eq!(r.manifest.entries.len(), 9, "every checkpoint");
-    let by: BTreeSet<u32> = r.manifest.entries.iter().map(|e| e.written_by).collect();
+    let (_, r) = run.finished_clean();
     // A kill -9 moves node 3's share to 1 and 2 (the test above); a
     // SIGTERM keeps what node 3 wrote before it left.
     assert_eq!(
-        by,
+        writers(&r),
         BTreeSet::from([1, 2, 3]),
         "node 3's written share is in the backup"
     );
@@ -489,23 +511,15 @@ fn participant_sigterm_mid_backup_finishes_its_step_before_leaving() {
 
 #[test]
 fn sighup_mid_backup_re_registers_with_the_master_and_changes_nothing() {
-    let mut c = cluster(7);
-    nine_checkpoints(&c);
-    let dest = c.dir().join("dest");
-    std::fs::create_dir(&dest).expect("destination");
-    let (id, mut b) = backup_via(&c, 2, &dest);
-    wait_running(&mut b, id);
+    let mut run = running_backup(7, 2);
+    let id = run.id;
     // Every file takes WRITE_DELAY_MS: the job is still running on every
     // node when the participant and the master re-read their configs.
-    c.signal(3, Signal::SIGHUP);
-    c.signal(1, Signal::SIGHUP);
-    let done = wait(&mut b, id);
-    assert_eq!(done.status, Ok(()), "{:?}", done.job);
-    let r = check_clean_backup(&dest, id);
-    assert_eq!(r.manifest.entries.len(), 9, "every checkpoint");
-    let by: BTreeSet<u32> = r.manifest.entries.iter().map(|e| e.written_by).collect();
-    assert_eq!(by, BTreeSet::from([1, 2, 3]), "no share moved");
-    let (log1, log3) = (c.log(1), c.log(3));
+    run.c.signal(3, Signal::SIGHUP);
+    run.c.signal(1, Signal::SIGHUP);
+    let (_, r) = run.finished_clean();
+    assert_eq!(writers(&r), BTreeSet::from([1, 2, 3]), "no share moved");
+    let (log1, log3) = (run.c.log(1), run.c.log(3));
     for (node, log) in [(1, &log1), (3, &log3)] {
         assert!(
             log.contains("SIGHUP: reloading")

@@ -1,17 +1,24 @@
 //! Every named scenario (see `testsuite::scenarios`) must pass with seed 0.
 
-use testsuite::{run_seed, scenarios, RunSpec, Trace};
+use testsuite::{run_seed, scenarios, RunSpec, SeedResult, Trace};
 
 fn scenario(name: &str) {
-    let spec = RunSpec::named(name);
-    let r = run_seed(&spec, 0, Trace::off()).expect("a valid scenario");
-    if let Some(v) = r.violation {
+    let r = run_clean(&RunSpec::named(name), 0);
+    assert!(r.stats.deliveries > 0, "scenario {name} delivered nothing");
+}
+
+/// Runs `seed` of `spec`; a violation fails the test with its replay
+/// command.
+fn run_clean(spec: &RunSpec, seed: u64) -> SeedResult {
+    let r = run_seed(spec, seed, Trace::off()).expect("a valid scenario");
+    if let Some(v) = &r.violation {
         panic!(
-            "scenario {name}: {v}\n  replay: {}",
-            spec.replay_command(0, r.seconds)
+            "{} seed {seed}: {v}\n  replay: {}",
+            spec.scenario.as_deref().unwrap_or("random"),
+            spec.replay_command(seed, r.seconds)
         );
     }
-    assert!(r.stats.deliveries > 0, "scenario {name} delivered nothing");
+    r
 }
 
 #[test]
@@ -163,9 +170,7 @@ fn every_named_scenario_has_a_test() {
 #[test]
 fn accelerated_ring_overtakes_messages_without_spurious_retransmission() {
     for seed in 0..3 {
-        let spec = RunSpec::named("steady").accelerated(17);
-        let r = run_seed(&spec, seed, Trace::off()).expect("valid");
-        assert!(r.violation.is_none(), "seed {seed}: {:?}", r.violation);
+        let r = run_clean(&RunSpec::named("steady").accelerated(17), seed);
         assert!(r.stats.deliveries > 5_000, "seed {seed}: traffic flowed");
         assert!(
             r.stats.mcasts_sent_after_token > 1_000,
@@ -189,14 +194,7 @@ fn accelerated_ring_overtakes_messages_without_spurious_retransmission() {
 #[test]
 fn accelerated_ring_recovers_loss() {
     for seed in 0..2 {
-        let spec = RunSpec::named("loss30").accelerated(17);
-        let r = run_seed(&spec, seed, Trace::off()).expect("valid");
-        assert!(
-            r.violation.is_none(),
-            "seed {seed}: {:?}\n  replay: {}",
-            r.violation,
-            spec.replay_command(seed, r.seconds)
-        );
+        let r = run_clean(&RunSpec::named("loss30").accelerated(17), seed);
         assert!(r.stats.mcasts_sent_after_token > 0, "seed {seed}");
         assert!(
             r.stats.mcasts_retransmitted > 0,
@@ -214,14 +212,7 @@ fn accelerated_ring_recovers_loss() {
 fn idle_rings_hold_the_token_and_members_cancel_the_hold() {
     let (mut sent, mut cancelled) = (0, 0);
     for seed in 0..10 {
-        let spec = RunSpec::random();
-        let r = run_seed(&spec, seed, Trace::off()).expect("valid");
-        assert!(
-            r.violation.is_none(),
-            "seed {seed}: {:?}\n  replay: {}",
-            r.violation,
-            spec.replay_command(seed, r.seconds)
-        );
+        let r = run_clean(&RunSpec::random(), seed);
         sent += r.stats.hold_cancels_sent;
         cancelled += r.stats.holds_cancelled;
     }

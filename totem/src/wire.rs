@@ -486,11 +486,7 @@ impl Datagram {
         if self.frame.is_empty() && self.trailer.is_none() {
             return self.head.clone();
         }
-        let mut out = Vec::with_capacity(self.len());
-        for piece in self.pieces() {
-            out.extend_from_slice(piece);
-        }
-        Bytes::from(out)
+        Bytes::from(self.pieces().concat())
     }
 }
 

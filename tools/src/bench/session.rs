@@ -324,9 +324,10 @@ impl Session {
         }
     }
 
-    /// Whether every participant has been heard from.
+    /// Whether every participant said it heard from every participant
+    /// (each was heard from, then: `heard_all` is a subset of `heard`).
     pub fn through_barrier(&self) -> bool {
-        self.heard.len() >= self.participants && self.heard_all.len() >= self.participants
+        self.heard_all.len() >= self.participants
     }
 
     /// Sends Ready now if still in the barrier and [`READY_RESEND`] passed,
