@@ -19,12 +19,13 @@ use std::collections::{BTreeMap, VecDeque};
 use proto::{AisError, Frame};
 use services::ConnId;
 
-/// Requests held per connection at most (libais posts at most
-/// `ais::client::DEFAULT_POST_WINDOW` = 64 at a time).
-pub const MAX_HELD_FRAMES: usize = 128;
+/// Requests held per connection at most: above libais's window
+/// (`ais::client::DEFAULT_POST_WINDOW` = 256 unanswered at a time), so a
+/// libais client at its default never sees TRY_AGAIN for a posted request.
+pub const MAX_HELD_FRAMES: usize = 512;
 
 /// Body bytes held per connection at most (one maximum request always
-/// fits; libais posts at most 1 MiB at a time).
+/// fits; libais posts at most 256 KiB, or one larger request, at a time).
 pub const MAX_HELD_BYTES: usize = 2 << 20;
 
 /// Held bodies below this size are copied into a buffer of their own.

@@ -316,6 +316,35 @@ fn posted_requests_are_held_during_sync_then_answered_in_order() {
 }
 
 #[test]
+fn a_libais_window_of_posts_is_held_whole_while_the_ring_cannot_take_them() {
+    // libais at its defaults keeps up to its window unanswered; while the
+    // service cannot take them (no ring yet), the node must hold them all
+    // rather than refuse any, by count and by bytes.
+    use ais::client::{DEFAULT_POST_WINDOW, POST_WINDOW_BYTES};
+    static SMALL: [u8; 1] = [0];
+    static LARGE: [u8; 64 << 10] = [0; 64 << 10];
+    let large_window = POST_WINDOW_BYTES.div_ceil(LARGE.len()) + 1;
+    for (count, body) in [
+        (DEFAULT_POST_WINDOW, &SMALL[..]),
+        (large_window, &LARGE[..]),
+    ] {
+        let (mut node, mut now) = lone_node();
+        let c = connect(&mut node, now, ServiceId::Evs);
+        for i in 0..count {
+            node.client_frame(now, c, posted(u16::try_from(i).unwrap(), body));
+        }
+        assert!(outputs(&mut node).is_empty(), "nothing refused");
+        assert_eq!(node.stats().posted_refused, 0);
+        run_until(&mut node, &mut now, Instant::ZERO + Duration::from_secs(3));
+        let ok = outputs(&mut node)
+            .iter()
+            .filter(|(_, f)| f.kind == FrameKind::Response && f.status == Ok(()))
+            .count();
+        assert_eq!(ok, count, "every held post answered once the ring runs");
+    }
+}
+
+#[test]
 fn a_full_hold_answers_try_again_and_a_closed_client_drops_its_hold() {
     let (mut node, now) = lone_node();
     let c = connect(&mut node, now, ServiceId::Evs);
