@@ -79,6 +79,15 @@ pub const DEFAULT_MAX_CALLBACK_BYTES: usize = 16 * 1024 * 1024;
 /// Bytes read from the socket at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
+/// Read buffers a connection keeps for reuse once the application has
+/// dropped the messages in them (see
+/// [`FrameReader::with_recycled_buffers`]): at most this many buffers of
+/// four reads (256 KiB), or of one larger message, stay allocated per
+/// connection while idle. Four, because a sender that also receives keeps
+/// a few buffers pinned by callbacks it has read but not yet dispatched;
+/// with two, most buffers were still allocated afresh (issue #7).
+const RECYCLED_READ_BUFFERS: usize = 4;
+
 /// Posted requests unanswered at most, by default (see
 /// [`Connection::post`]); below the executive's per-connection hold.
 ///
@@ -270,7 +279,7 @@ impl Connection {
             service,
             version,
             timeout: config.timeout,
-            reader: FrameReader::new(),
+            reader: FrameReader::new().with_recycled_buffers(RECYCLED_READ_BUFFERS),
             callbacks: VecDeque::new(),
             callback_bytes: 0,
             max_callback_frames: config.max_callback_frames,

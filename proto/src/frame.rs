@@ -25,6 +25,7 @@
 //! an unknown service is a per-request answer (`SA_AIS_ERR_NOT_SUPPORTED`),
 //! not a framing failure.
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::BorrowedFd;
 
@@ -452,6 +453,8 @@ pub const RECV_BUFFER_READS: usize = 4;
 /// Memory: the reader holds at most one partial frame plus what was fed
 /// since; a caller that feeds only after `next_frame` returned `Ok(None)`,
 /// in chunks of at most `c` bytes, keeps it below `max_frame_bytes + c`.
+/// A reader with recycled buffers also keeps up to that many buffers it
+/// is done with.
 /// Nothing is reserved from a length before the header carrying it is
 /// validated against the maximum.
 ///
@@ -465,6 +468,15 @@ pub struct FrameReader {
     /// The last [`FrameReader::recv_from`] filled all the room it asked
     /// for: more is likely waiting.
     streaming: bool,
+    /// Empty handles on buffers [`FrameReader::recv_from`] read into
+    /// before, oldest first: once every frame carved out of one is
+    /// dropped, the buffer is read into again instead of a new one
+    /// allocated (see [`FrameReader::with_recycled_buffers`]).
+    retired: VecDeque<BytesMut>,
+    /// How many retired buffers are kept at most.
+    retired_limit: usize,
+    /// Buffers `recv_from` allocated (not reused).
+    allocations: u64,
 }
 
 impl Default for FrameReader {
@@ -487,7 +499,32 @@ impl FrameReader {
             max_frame_bytes: max_frame_bytes.clamp(HEADER_BYTES, MAX_FRAME_BYTES),
             poisoned: None,
             streaming: false,
+            retired: VecDeque::new(),
+            retired_limit: 0,
+            allocations: 0,
         }
+    }
+
+    /// Keeps up to `n` buffers [`FrameReader::recv_from`] is done with, and
+    /// reads into one of them again once the frames carved out of it are
+    /// all dropped. A reader whose frames are dropped soon after they are
+    /// taken (a client dispatching callbacks) then cycles through a few
+    /// buffers instead of allocating one per few reads: with glibc, a
+    /// freed buffer of a few hundred KiB is often given back to the kernel
+    /// and the next one faulted in page by page, which cost a receiving
+    /// client of 64 KB messages about a tenth of the machine (issue #7).
+    /// The price is memory: up to `n` buffers kept while idle, so the
+    /// executive, with a reader per connection, keeps none.
+    pub fn with_recycled_buffers(mut self, n: usize) -> FrameReader {
+        self.retired_limit = n;
+        self
+    }
+
+    /// Times [`FrameReader::recv_from`] needed room and had no retired
+    /// buffer to reuse, so reserved (which allocates unless the buffer had
+    /// no frame left out).
+    pub fn allocations(&self) -> u64 {
+        self.allocations
     }
 
     /// The largest frame this reader accepts.
@@ -529,8 +566,14 @@ impl FrameReader {
             // buffer, not once per read (the buffer is shared with the
             // frames handed out, so it is rarely reused in place). A peer
             // that sends now and then keeps one read's room.
-            let reads = if self.streaming { RECV_BUFFER_READS } else { 1 };
-            self.buf.reserve(want.max(chunk.saturating_mul(reads)));
+            // A recycling reader always takes the larger room, so that its
+            // buffers are alike and any retired one can be reused.
+            let reads = if self.streaming || self.retired_limit > 0 {
+                RECV_BUFFER_READS
+            } else {
+                1
+            };
+            self.make_room(want, want.max(chunk.saturating_mul(reads)));
         }
         let spare = &mut self.buf.spare_capacity_mut()[..want];
         let n = SockRef::from(&socket).recv(spare)?.min(want);
@@ -543,6 +586,37 @@ impl FrameReader {
         }
         self.streaming = n == want;
         Ok(n)
+    }
+
+    /// Gives the buffer room for at least `want` more bytes: a retired
+    /// buffer whose frames are all gone if one has that room, else a new
+    /// allocation with room for `room`. The
+    /// partial frame held is moved to the front of the new buffer, and the
+    /// buffer left behind is retired (it stays shared with the frames
+    /// already handed out until they are dropped).
+    fn make_room(&mut self, want: usize, room: usize) {
+        let needed = want.saturating_add(self.buf.len());
+        let reusable = self.retired.iter_mut().position(|b| b.try_reclaim(needed));
+        let left = match reusable.and_then(|i| self.retired.remove(i)) {
+            Some(mut reused) => {
+                reused.extend_from_slice(&self.buf);
+                Some(std::mem::replace(&mut self.buf, reused))
+            }
+            None => {
+                self.allocations += 1;
+                // An empty handle on the rest of the old buffer keeps it
+                // known once `reserve` has moved the partial frame away.
+                let rest = (self.retired_limit > 0).then(|| self.buf.split_off(self.buf.len()));
+                self.buf.reserve(room);
+                rest
+            }
+        };
+        // With every retired buffer still pinned, the one just left is
+        // the least likely to be free soon: it is let go, not an older one.
+        if let Some(mut left) = left.filter(|_| self.retired.len() < self.retired_limit) {
+            left.clear();
+            self.retired.push_back(left);
+        }
     }
 
     /// Appends bytes read from the stream.
@@ -681,6 +755,81 @@ mod tests {
         writer.join().unwrap();
         assert!(!reader.is_mid_frame());
         assert_eq!(got, frames);
+    }
+
+    /// Streams `count` frames of `body_len` bytes through a socket pair
+    /// into `reader`, keeping every `keep_every`-th frame (0: none) and
+    /// dropping the others as soon as they are taken. Returns the frames
+    /// kept and how many were read.
+    fn stream_through(
+        reader: &mut FrameReader,
+        count: usize,
+        body_len: usize,
+        keep_every: usize,
+    ) -> (Vec<Frame>, usize) {
+        use std::io::Write;
+        use std::os::fd::AsFd;
+        use std::os::unix::net::UnixStream;
+
+        let frame = move |i: usize| {
+            let body: Vec<u8> = (0..body_len).map(|b| (b % 251) as u8 ^ i as u8).collect();
+            Frame::callback(ServiceId::Evs, i as u16, body.into())
+        };
+        let (mut tx, rx) = UnixStream::pair().unwrap();
+        let writer = std::thread::spawn(move || {
+            for i in 0..count {
+                tx.write_all(&frame(i).encode().unwrap()).unwrap();
+            }
+        });
+        let (mut kept, mut read) = (Vec::new(), 0);
+        loop {
+            while let Some(f) = reader.next_frame().unwrap() {
+                assert_eq!(f, frame(read), "frame {read} arrives intact");
+                if keep_every > 0 && read % keep_every == 0 {
+                    kept.push(f);
+                }
+                read += 1;
+            }
+            let n = reader.recv_from(rx.as_fd(), 64 * 1024).unwrap();
+            if n == 0 {
+                break;
+            }
+        }
+        writer.join().unwrap();
+        for f in &kept {
+            assert_eq!(
+                *f,
+                frame(f.id as usize),
+                "a kept frame is never overwritten"
+            );
+        }
+        (kept, read)
+    }
+
+    #[test]
+    fn recycled_buffers_are_read_into_again_once_their_frames_are_gone() {
+        // Frames dropped as they are taken: a few buffers go round.
+        let mut plain = FrameReader::new();
+        assert_eq!(stream_through(&mut plain, 300, 65_000, 0).1, 300);
+        let mut recycling = FrameReader::new().with_recycled_buffers(2);
+        assert_eq!(stream_through(&mut recycling, 300, 65_000, 0).1, 300);
+        assert!(
+            plain.allocations() > 20,
+            "without recycling a new buffer every few reads: {}",
+            plain.allocations()
+        );
+        assert!(
+            recycling.allocations() <= 4,
+            "recycled: {} allocations",
+            recycling.allocations()
+        );
+
+        // Frames kept alive pin their buffers, which are then not reused:
+        // every kept frame still reads as written (checked inside).
+        let mut keeping = FrameReader::new().with_recycled_buffers(2);
+        let (kept, read) = stream_through(&mut keeping, 300, 65_000, 7);
+        assert_eq!((kept.len(), read), (43, 300));
+        assert!(keeping.allocations() > 4, "pinned buffers are not reused");
     }
 
     #[test]
