@@ -17,7 +17,8 @@
 #   3. failure detection: kill -9 node 3 (FO_REPS times) and SIGTERM it
 #      (FO_TERM_REPS times), restarting it and waiting for the ring after
 #      each;
-#   4. stops the daemons; the raw loopback UDP ceiling for every size;
+#   4. stops the daemons; the raw loopback UDP ceiling for every size, and
+#      the latency floor (one datagram round a ring of 3 sockets);
 #   5. with COROSYNC_TRANSPORTS (make bench-corosync: "udpu knet"), runs the
 #      corosync harness's setup.sh / run-bench.sh / teardown.sh for each
 #      transport with the same knobs, after our cluster is stopped;
@@ -436,7 +437,8 @@ udp_sizes=()
 for s in $SIZES; do udp_sizes+=(--size "$s"); done
 for r in $(seq 1 "$REPS"); do
     run "$r" udp "${udp_sizes[@]}" --secs "$UDP_SECS" \
-        | grep -o 'size=[0-9]* .*dgrams_per_s=[0-9.]*' | sed "s/^/udp rep=$r: /" >&2
+        | grep -o 'size=[0-9]* .*dgrams_per_s=[0-9.]*\|hops=.*p50_us=[0-9.]*' \
+        | sed "s/^/udp rep=$r: /" >&2
 done
 echo "bench: ours took $(($(date +%s) - t_start)) s" >&2
 

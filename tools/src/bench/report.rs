@@ -402,6 +402,16 @@ pub fn table(rows: &[Line]) -> String {
             );
         }
     }
+    let ring = select(rows, Source::Udp, "udp_ring");
+    if let Some(floor) = Summary::of(&numbers(&ring, "p50_us")) {
+        let hops = ring.first().and_then(|l| l.number("hops")).unwrap_or(0.0);
+        let _ = writeln!(
+            out,
+            "  floor: one datagram round a ring of {hops} sockets (no protocol work), \
+             rotation p50 {} us",
+            floor.show(1)
+        );
+    }
     let _ = writeln!(out);
 
     // ------------------------------------------------------------ failover
@@ -584,6 +594,8 @@ rep=1 result=ok impl=ais mode=tput node=2 size=1024 nsenders=3 msgs_per_s=40000 
 rep=1 transport=udpu result=ok mode=tput node=2 size=1024 nsenders=3 msgs_per_s=20000 MB_per_s=20 lost=0 fifo_viol=0 order_hash=cc
 rep=1 transport=udpu result=ok mode=lat node=1 kind=self size=64 p50_us=200 p99_us=400
 rep=1 result=ok impl=ais mode=lat node=1 kind=self size=64 p50_us=80 p99_us=150 max_us=900
+rep=1 result=ok impl=udp mode=udp_ring hops=3 size=64 rotations=100 p50_us=61.5 p99_us=90
+rep=2 result=ok impl=udp mode=udp_ring hops=3 size=64 rotations=100 p50_us=63.5 p99_us=95
 rep=1 result=ok impl=ais mode=failover sig=9 survivor=1 detect_ring_ms=1300 detect_evs_ms=1320
 rep=1 transport=udpu result=ok mode=failover sig=9 survivor=1 detect_totem_ms=7600 detect_cpg_ms=7700",
         );
@@ -592,6 +604,12 @@ rep=1 transport=udpu result=ok mode=failover sig=9 survivor=1 detect_totem_ms=76
         assert!(t.contains("2.00x!"), "missed 3x: {t}");
         assert!(t.contains("ORDER DIFFERS"), "{t}");
         assert!(t.contains("ais/coro p50 0.40 (target <= 0.5)"), "{t}");
+        assert!(
+            t.contains(
+                "ring of 3 sockets (no protocol work), rotation p50 62.5 (61.5..63.5, 2) us"
+            ),
+            "{t}"
+        );
         assert!(t.contains("1300.0 (1300.0..1300.0, 1)"), "{t}");
         assert!(!t.contains("kill -9  ais ring 1300.0 (1300.0..1300.0, 1)  EVS confchg 1320.0 (1320.0..1320.0, 1)  (target < 1500 ms, MISSED"), "{t}");
     }

@@ -7,7 +7,7 @@
 //! ais-bench lat      --socket S [--socket S ...] --size BYTES --count N [--warmup N] [--gap-ms MS]
 //! ais-bench failover --socket S --socket S --socket S --victim 3 --signal kill|term
 //! ais-bench rss      --socket S [--socket S ...] [--phase NAME]
-//! ais-bench udp      --size BYTES [--size BYTES ...] --secs S
+//! ais-bench udp      --size BYTES [--size BYTES ...] --secs S [--ring-hops N]
 //! ais-bench report   FILE [FILE ...]
 //! ```
 //!
@@ -158,6 +158,14 @@ enum Mode {
         /// Seconds per size.
         #[arg(long, default_value_t = 2.0)]
         secs: f64,
+        /// Also pass one 64-byte datagram round a ring of this many
+        /// sockets (threads blocked in recv): the floor under a token
+        /// rotation over that many nodes (0: skip).
+        #[arg(long, default_value_t = 3)]
+        ring_hops: usize,
+        /// Rotations the ring is timed over.
+        #[arg(long, default_value_t = 20_000)]
+        ring_rotations: usize,
     },
     /// The table from result lines (ours and the corosync harness's raw.txt).
     Report {
@@ -312,7 +320,21 @@ fn run(mode: Mode) -> Result<Vec<Line>, BenchError> {
                     .put("hwm_kib", m.hwm_kib))
             })
             .collect(),
-        Mode::Udp { sizes, secs } => sizes.iter().map(|&s| udp::run(s, secs)).collect(),
+        Mode::Udp {
+            sizes,
+            secs,
+            ring_hops,
+            ring_rotations,
+        } => {
+            let mut lines: Vec<Line> = sizes
+                .iter()
+                .map(|&s| udp::run(s, secs))
+                .collect::<Result<_, _>>()?;
+            if ring_hops > 0 {
+                lines.push(udp::ring(ring_hops, 64, ring_rotations)?);
+            }
+            Ok(lines)
+        }
         Mode::Report { files } => {
             let mut rows = Vec::new();
             for f in &files {
