@@ -98,13 +98,29 @@ const RECYCLED_READ_BUFFERS: usize = 4;
 /// on a 3-node loopback ring). Deeper bought little more.
 pub const DEFAULT_POST_WINDOW: usize = 256;
 
-/// Bytes of posted request frames unanswered at most (one request of any
-/// size may always be posted when none is unanswered). With every node
-/// sending, more bytes in flight per client only deepen the queues behind
-/// the ring and make receiving clients lag: 1 MiB at 1 KiB messages gave
-/// about 10% less than 256 KiB, which still keeps four 64 KiB messages in
-/// flight.
-pub const POST_WINDOW_BYTES: usize = 256 << 10;
+/// Bytes of posted request frames unanswered at most, for frames of
+/// `frame_len` bytes: 64 KiB, or four such frames if that is more, but at
+/// most 1 MiB (one request of any size may always be posted when none is
+/// unanswered).
+///
+/// Shallow, because with every node sending, more bytes in flight per
+/// client only deepen the queues behind the ring and make receiving
+/// clients lag: every node sending 1 KiB messages delivered ~280k msgs/s
+/// with 64 KiB in flight per client, ~230k with 256 KiB and ~250k with
+/// 1 MiB. Four frames, because one sender of 64 KB messages slowed down
+/// with fewer in flight. (Issue #7, 3-node loopback ring.)
+pub fn post_window_bytes(frame_len: usize) -> usize {
+    frame_len
+        .saturating_mul(4)
+        .clamp(POST_WINDOW_MIN_BYTES, POST_WINDOW_MAX_BYTES)
+}
+
+/// See [`post_window_bytes`].
+pub const POST_WINDOW_MIN_BYTES: usize = 64 << 10;
+
+/// See [`post_window_bytes`]; below the executive's per-connection hold
+/// with one maximum request on top.
+pub const POST_WINDOW_MAX_BYTES: usize = 1 << 20;
 
 /// The socket path: `$AIS_SOCKET` if set and not empty, else
 /// [`DEFAULT_SOCKET`].
@@ -380,14 +396,15 @@ impl Connection {
     /// request's `Ok` answer means that it did.
     ///
     /// At most [`ClientConfig::post_window`] posted requests (and
-    /// [`POST_WINDOW_BYTES`]) are unanswered at a time; past that, this
+    /// [`post_window_bytes`]) are unanswered at a time; past that, this
     /// waits (up to the timeout) for the oldest answer. With a window of 0
     /// this is [`Connection::request`] returning only the status.
     ///
     /// # Errors
     /// `SA_AIS_ERR_TOO_BIG` above the frame maximum; `SA_AIS_ERR_TRY_AGAIN`
-    /// if the window stayed full or the executive took none of the request
-    /// in time (nothing was sent); an error an answer to an *earlier*
+    /// if the window stayed full, or callbacks that came while it was full
+    /// fill half the callback queue (dispatch them), or the executive took
+    /// none of the request in time (nothing was sent); an error an answer to an *earlier*
     /// posted request carried (that request took no effect; this one was
     /// not sent); `SA_AIS_ERR_NO_RESOURCES` if the callback queue
     /// overflowed; `SA_AIS_ERR_LIBRARY` if the connection is broken.
@@ -428,7 +445,10 @@ impl Connection {
             // a `send` and a `recv` that mostly finds nothing. An error
             // answer is reported by a later post either way.
             if self.window_half_used(frame.len()) {
-                while let Some(incoming) = self.next_frame(Wait::Now)? {
+                while !self.callbacks_half_full() {
+                    let Some(incoming) = self.next_frame(Wait::Now)? else {
+                        break;
+                    };
                     self.absorb(incoming, None)?;
                 }
             }
@@ -437,9 +457,17 @@ impl Connection {
             }
             let full = self.posted.len() >= self.post_window
                 || (!self.posted.is_empty()
-                    && self.posted_bytes.saturating_add(frame.len()) > POST_WINDOW_BYTES);
+                    && self.posted_bytes.saturating_add(frame.len())
+                        > post_window_bytes(frame.len()));
             if !full {
                 break;
+            }
+            // Waiting for answers files the callbacks that come meanwhile;
+            // rather than let them overflow the callback queue (which
+            // breaks the connection), give the application TRY_AGAIN, so
+            // it dispatches them, once they fill half of it.
+            if self.callbacks_half_full() {
+                return Err(AisError::TryAgain);
             }
             match self.next_frame(Wait::Until(deadline)) {
                 Ok(Some(incoming)) => {
@@ -457,6 +485,13 @@ impl Connection {
         Ok(())
     }
 
+    /// Whether the callbacks filed and not yet taken fill half their
+    /// queue (by count or by bytes).
+    fn callbacks_half_full(&self) -> bool {
+        self.callbacks.len().saturating_mul(2) >= self.max_callback_frames
+            || self.callback_bytes.saturating_mul(2) >= self.max_callback_bytes
+    }
+
     /// Whether the posted requests, with one more of `frame_len` bytes,
     /// take half the window or more (by count or by bytes).
     fn window_half_used(&self, frame_len: usize) -> bool {
@@ -465,7 +500,7 @@ impl Connection {
                 .posted_bytes
                 .saturating_add(frame_len)
                 .saturating_mul(2)
-                > POST_WINDOW_BYTES
+                > post_window_bytes(frame_len)
     }
 
     /// Waits until every posted request is answered (before a plain
@@ -864,6 +899,46 @@ mod tests {
     fn selectable(conn: &Connection) -> bool {
         let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN)];
         poll(&mut fds, PollTimeout::ZERO).unwrap() == 1
+    }
+
+    #[test]
+    fn a_full_window_with_callbacks_piling_up_is_try_again_not_a_broken_connection() {
+        let mut d = Daemon::new();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let server = d.serve_accepted(move |peer| {
+            let f = peer.read();
+            assert_eq!((f.id, f.status), (1, Err(AisError::TryAgain)));
+            // The executive holds post 1 unanswered while deliveries come:
+            // more than the client's whole callback queue.
+            for i in 0..10 {
+                peer.callback(100 + i, b"delivered");
+            }
+            // Once the client has dispatched them, 1 is answered and 2
+            // comes through the window.
+            go_rx.recv().unwrap();
+            peer.respond(1, Ok(()), b"");
+            let f = peer.read();
+            assert_eq!(f.id, 2);
+            peer.respond(2, Ok(()), b"");
+            peer.wait_close();
+        });
+        let mut config = d.config();
+        config.post_window = 1;
+        config.max_callback_frames = 8;
+        let mut c = Connection::connect_with(&config, CFG, Version::B_01_01).unwrap();
+        c.post(1, b"a").unwrap();
+        // The window is full; the callbacks that come while post 2 waits
+        // reach half the queue: TRY_AGAIN, nothing sent, nothing lost.
+        assert_eq!(c.post(2, b"b"), Err(AisError::TryAgain));
+        let mut ids = Vec::new();
+        while ids.len() < 10 {
+            ids.push(c.recv_callback(true).unwrap().unwrap().id);
+        }
+        assert_eq!(ids, (100..110).collect::<Vec<u16>>());
+        go_tx.send(()).unwrap();
+        c.post(2, b"b").unwrap();
+        drop(c);
+        server.join().unwrap();
     }
 
     #[test]

@@ -320,13 +320,17 @@ fn a_libais_window_of_posts_is_held_whole_while_the_ring_cannot_take_them() {
     // libais at its defaults keeps up to its window unanswered; while the
     // service cannot take them (no ring yet), the node must hold them all
     // rather than refuse any, by count and by bytes.
-    use ais::client::{DEFAULT_POST_WINDOW, POST_WINDOW_BYTES};
+    use ais::client::{post_window_bytes, DEFAULT_POST_WINDOW};
     static SMALL: [u8; 1] = [0];
     static LARGE: [u8; 64 << 10] = [0; 64 << 10];
-    let large_window = POST_WINDOW_BYTES.div_ceil(LARGE.len()) + 1;
+    static MAXIMUM: [u8; proto::evs::MAX_MSG_BYTES] = [0; proto::evs::MAX_MSG_BYTES];
+    // What the window lets out for a body (frames are a little larger, so
+    // this errs on the side of more), plus the one that waits on it.
+    let window = |body: &[u8]| post_window_bytes(body.len()).div_ceil(body.len()) + 1;
     for (count, body) in [
         (DEFAULT_POST_WINDOW, &SMALL[..]),
-        (large_window, &LARGE[..]),
+        (window(&LARGE), &LARGE[..]),
+        (window(&MAXIMUM), &MAXIMUM[..]),
     ] {
         let (mut node, mut now) = lone_node();
         let c = connect(&mut node, now, ServiceId::Evs);
