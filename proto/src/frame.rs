@@ -757,62 +757,75 @@ mod tests {
         assert_eq!(got, frames);
     }
 
-    /// Streams `count` frames of `body_len` bytes through a socket pair
-    /// into `reader`, keeping every `keep_every`-th frame (0: none) and
-    /// dropping the others as soon as they are taken. Returns the frames
-    /// kept and how many were read.
+    /// Streams frames with bodies of `sizes` through a socket pair into
+    /// `reader` (reads of `chunk`), holding frame `i` until `hold(i)` more
+    /// frames have been taken (0: dropped at once; `usize::MAX`: to the
+    /// end), and checks every frame as it arrives and again as it is let
+    /// go. Returns how many frames were held to the end.
     fn stream_through(
         reader: &mut FrameReader,
-        count: usize,
-        body_len: usize,
-        keep_every: usize,
-    ) -> (Vec<Frame>, usize) {
+        sizes: Vec<usize>,
+        chunk: usize,
+        hold: impl Fn(usize) -> usize,
+    ) -> usize {
         use std::io::Write;
         use std::os::fd::AsFd;
         use std::os::unix::net::UnixStream;
 
-        let frame = move |i: usize| {
-            let body: Vec<u8> = (0..body_len).map(|b| (b % 251) as u8 ^ i as u8).collect();
+        fn frame(i: usize, len: usize) -> Frame {
+            let body: Vec<u8> = (0..len).map(|b| (b % 251) as u8 ^ i as u8).collect();
             Frame::callback(ServiceId::Evs, i as u16, body.into())
-        };
+        }
+        let count = sizes.len();
+        let expected = sizes.clone();
         let (mut tx, rx) = UnixStream::pair().unwrap();
         let writer = std::thread::spawn(move || {
-            for i in 0..count {
-                tx.write_all(&frame(i).encode().unwrap()).unwrap();
+            for (i, &len) in sizes.iter().enumerate() {
+                tx.write_all(&frame(i, len).encode().unwrap()).unwrap();
             }
         });
-        let (mut kept, mut read) = (Vec::new(), 0);
+        let mut held: Vec<(usize, Frame)> = Vec::new();
+        let mut read = 0;
         loop {
             while let Some(f) = reader.next_frame().unwrap() {
-                assert_eq!(f, frame(read), "frame {read} arrives intact");
-                if keep_every > 0 && read % keep_every == 0 {
-                    kept.push(f);
-                }
+                assert_eq!(
+                    f,
+                    frame(read, expected[read]),
+                    "frame {read} arrives intact"
+                );
+                held.push((read.saturating_add(hold(read)), f));
                 read += 1;
+                held.retain(|(until, f)| {
+                    let keep = *until >= read;
+                    if !keep {
+                        let i = f.id as usize;
+                        assert_eq!(*f, frame(i, expected[i]), "held frame {i} unchanged");
+                    }
+                    keep
+                });
             }
-            let n = reader.recv_from(rx.as_fd(), 64 * 1024).unwrap();
+            let n = reader.recv_from(rx.as_fd(), chunk).unwrap();
             if n == 0 {
                 break;
             }
         }
         writer.join().unwrap();
-        for f in &kept {
-            assert_eq!(
-                *f,
-                frame(f.id as usize),
-                "a kept frame is never overwritten"
-            );
+        assert_eq!(read, count);
+        for (_, f) in &held {
+            let i = f.id as usize;
+            assert_eq!(*f, frame(i, expected[i]), "held frame {i} unchanged");
         }
-        (kept, read)
+        held.len()
     }
 
     #[test]
     fn recycled_buffers_are_read_into_again_once_their_frames_are_gone() {
+        let sizes = vec![65_000; 300];
         // Frames dropped as they are taken: a few buffers go round.
         let mut plain = FrameReader::new();
-        assert_eq!(stream_through(&mut plain, 300, 65_000, 0).1, 300);
+        stream_through(&mut plain, sizes.clone(), 64 * 1024, |_| 0);
         let mut recycling = FrameReader::new().with_recycled_buffers(2);
-        assert_eq!(stream_through(&mut recycling, 300, 65_000, 0).1, 300);
+        stream_through(&mut recycling, sizes.clone(), 64 * 1024, |_| 0);
         assert!(
             plain.allocations() > 20,
             "without recycling a new buffer every few reads: {}",
@@ -827,9 +840,31 @@ mod tests {
         // Frames kept alive pin their buffers, which are then not reused:
         // every kept frame still reads as written (checked inside).
         let mut keeping = FrameReader::new().with_recycled_buffers(2);
-        let (kept, read) = stream_through(&mut keeping, 300, 65_000, 7);
-        assert_eq!((kept.len(), read), (43, 300));
+        let kept = stream_through(&mut keeping, sizes, 64 * 1024, |i| {
+            if i % 7 == 0 {
+                usize::MAX
+            } else {
+                0
+            }
+        });
+        assert_eq!(kept, 43);
         assert!(keeping.allocations() > 4, "pinned buffers are not reused");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Any sizes, reads and holding pattern: a recycled buffer is never
+        /// read into while a frame from it is alive.
+        #[test]
+        fn recycling_never_overwrites_a_live_frame(
+            sizes in proptest::collection::vec(0usize..140_000, 1..80),
+            holds in proptest::collection::vec(0usize..12, 80),
+            chunk in proptest::sample::select(vec![1_000usize, 4_096, 65_536]),
+            recycled in 1usize..5,
+        ) {
+            let mut reader = FrameReader::new().with_recycled_buffers(recycled);
+            stream_through(&mut reader, sizes, chunk, |i| holds[i % holds.len()]);
+        }
     }
 
     #[test]
