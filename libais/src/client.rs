@@ -404,10 +404,11 @@ impl Connection {
     /// `SA_AIS_ERR_TOO_BIG` above the frame maximum; `SA_AIS_ERR_TRY_AGAIN`
     /// if the window stayed full, or callbacks that came while it was full
     /// fill half the callback queue (dispatch them), or the executive took
-    /// none of the request in time (nothing was sent); an error an answer to an *earlier*
-    /// posted request carried (that request took no effect; this one was
-    /// not sent); `SA_AIS_ERR_NO_RESOURCES` if the callback queue
-    /// overflowed; `SA_AIS_ERR_LIBRARY` if the connection is broken.
+    /// none of the request in time (nothing was sent); an error an answer
+    /// to an *earlier* posted request carried (that request took no
+    /// effect; this one was not sent); `SA_AIS_ERR_NO_RESOURCES` if the
+    /// callback queue overflowed; `SA_AIS_ERR_LIBRARY` if the connection
+    /// is broken.
     pub fn post(&mut self, id: u16, body: &[u8]) -> Result<(), AisError> {
         self.post_parts(id, &[body])
     }

@@ -106,7 +106,9 @@ impl Evs {
     ///
     /// # Errors
     /// `SA_AIS_ERR_TOO_BIG` above [`MAX_MSG_BYTES`]; `SA_AIS_ERR_TRY_AGAIN`
-    /// when the window stayed full for the timeout; an error the executive
+    /// when the window stayed full for the timeout, or deliveries read
+    /// while it was full fill half the callback queue (dispatch, then send
+    /// again); an error the executive
     /// answered to an earlier multicast (see [`Connection::post`]); the
     /// connection's errors.
     pub fn mcast_joined(

@@ -475,7 +475,7 @@ pub struct FrameReader {
     retired: VecDeque<BytesMut>,
     /// How many retired buffers are kept at most.
     retired_limit: usize,
-    /// Buffers `recv_from` allocated (not reused).
+    /// See [`FrameReader::allocations`].
     allocations: u64,
 }
 
@@ -590,10 +590,10 @@ impl FrameReader {
 
     /// Gives the buffer room for at least `want` more bytes: a retired
     /// buffer whose frames are all gone if one has that room, else a new
-    /// allocation with room for `room`. The
-    /// partial frame held is moved to the front of the new buffer, and the
-    /// buffer left behind is retired (it stays shared with the frames
-    /// already handed out until they are dropped).
+    /// allocation with room for `room`. The partial frame held is moved to
+    /// the front of the new buffer, and the buffer left behind is retired
+    /// (it stays shared with the frames already handed out until they are
+    /// dropped).
     fn make_room(&mut self, want: usize, room: usize) {
         let needed = want.saturating_add(self.buf.len());
         let reusable = self.retired.iter_mut().position(|b| b.try_reclaim(needed));
