@@ -193,15 +193,18 @@ impl Transport {
         // Sealed once, the same datagram to every destination. The pieces
         // (a large frame apart from its header) are copied once, into the
         // sealed datagram; unsealed, the kernel gathers them.
+        // The slices are made once, not once per destination.
         let pieces = transmit.datagram.pieces();
-        let sealed: [&[u8]; 1];
-        let payload: &[&[u8]] = match &mut self.crypto {
-            Some(crypto) => {
-                sealed = [crypto.seal_pieces(&pieces)];
-                &sealed
-            }
-            None => &pieces,
+        let iov: [IoSlice<'_>; 3] = match &mut self.crypto {
+            Some(crypto) => [
+                IoSlice::new(crypto.seal_pieces(&pieces)),
+                IoSlice::new(&[]),
+                IoSlice::new(&[]),
+            ],
+            None => pieces.map(IoSlice::new),
         };
+        let used = iov.iter().rposition(|s| !s.is_empty()).map_or(1, |i| i + 1);
+        let payload = &iov[..used];
         match transmit.dest {
             Destination::All => {
                 for (&id, &addr) in &self.peers {
@@ -303,14 +306,16 @@ impl Transport {
 }
 
 /// Sends `pieces`, back to back, as one datagram to `to`.
-fn send_one(socket: &UdpSocket, stats: &mut TransportStats, to: SocketAddr, pieces: &[&[u8]]) {
+fn send_one(
+    socket: &UdpSocket,
+    stats: &mut TransportStats,
+    to: SocketAddr,
+    pieces: &[IoSlice<'_>],
+) {
     loop {
         let sent = match pieces {
-            [one] | [one, [], []] => socket.send_to(one, to),
-            _ => {
-                let iov: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
-                SockRef::from(socket).send_to_vectored(&iov, &to.into())
-            }
+            [one] => socket.send_to(one, to),
+            _ => SockRef::from(socket).send_to_vectored(pieces, &to.into()),
         };
         match sent {
             Ok(_) => stats.datagrams_sent += 1,

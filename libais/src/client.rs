@@ -445,7 +445,7 @@ impl Connection {
             // enough that a stream of posts is one `send` each rather than
             // a `send` and a `recv` that mostly finds nothing. An error
             // answer is reported by a later post either way.
-            if self.window_half_used(frame.len()) {
+            if self.window_used(frame.len(), 2) {
                 while !self.callbacks_half_full() {
                     let Some(incoming) = self.next_frame(Wait::Now)? else {
                         break;
@@ -456,11 +456,7 @@ impl Connection {
             if let Some(error) = self.posted_error.take() {
                 return Err(error);
             }
-            let full = self.posted.len() >= self.post_window
-                || (!self.posted.is_empty()
-                    && self.posted_bytes.saturating_add(frame.len())
-                        > post_window_bytes(frame.len()));
-            if !full {
+            if !self.window_used(frame.len(), 1) {
                 break;
             }
             // Waiting for answers files the callbacks that come meanwhile;
@@ -493,15 +489,18 @@ impl Connection {
             || self.callback_bytes.saturating_mul(2) >= self.max_callback_bytes
     }
 
-    /// Whether the posted requests, with one more of `frame_len` bytes,
-    /// take half the window or more (by count or by bytes).
-    fn window_half_used(&self, frame_len: usize) -> bool {
-        self.posted.len().saturating_mul(2) >= self.post_window
-            || self
-                .posted_bytes
-                .saturating_add(frame_len)
-                .saturating_mul(2)
-                > post_window_bytes(frame_len)
+    /// Whether the posted requests fill `1 / part` of the window by count,
+    /// or, with one more of `frame_len` bytes, overrun that share of it in
+    /// bytes (`part` 1: the window is full; one request of any size may
+    /// always be posted when none is unanswered).
+    fn window_used(&self, frame_len: usize, part: usize) -> bool {
+        self.posted.len().saturating_mul(part) >= self.post_window
+            || (!self.posted.is_empty()
+                && self
+                    .posted_bytes
+                    .saturating_add(frame_len)
+                    .saturating_mul(part)
+                    > post_window_bytes(frame_len))
     }
 
     /// Waits until every posted request is answered (before a plain

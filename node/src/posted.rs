@@ -63,14 +63,13 @@ impl Held {
 
     /// Holds `frame` behind `conn`'s others; gives it back if the hold is
     /// full.
-    pub(crate) fn push_back(&mut self, conn: ConnId, frame: Frame) -> Result<(), Frame> {
+    pub(crate) fn push_back(&mut self, conn: ConnId, mut frame: Frame) -> Result<(), Frame> {
         let q = self.by_conn.entry(conn).or_default();
         let bytes = q.bytes.saturating_add(frame.body.len());
         if !q.frames.is_empty() && (q.frames.len() >= MAX_HELD_FRAMES || bytes > MAX_HELD_BYTES) {
             return Err(frame);
         }
         q.bytes = bytes;
-        let mut frame = frame;
         if frame.body.len() < OWN_BUFFER_BELOW_BYTES {
             frame.body = bytes::Bytes::copy_from_slice(&frame.body);
         }

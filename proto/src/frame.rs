@@ -566,6 +566,7 @@ impl FrameReader {
             // buffer, not once per read (the buffer is shared with the
             // frames handed out, so it is rarely reused in place). A peer
             // that sends now and then keeps one read's room.
+            //
             // A recycling reader always takes the larger room, so that its
             // buffers are alike and any retired one can be reused.
             let reads = if self.streaming || self.retired_limit > 0 {
