@@ -390,6 +390,33 @@ impl RawClient {
     }
 }
 
+/// The daemon's counter `name` (0 if it lists none by that name).
+fn counter(socket: &std::path::Path, name: &str) -> u64 {
+    let status = status_at(socket).expect("status served");
+    status
+        .counters
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or(0, |&(_, value)| value)
+}
+
+/// How many bytes of `chunk`-sized writes a client connection's socket takes
+/// (sized as the daemon sizes it) with nobody reading.
+fn client_socket_capacity(chunk: usize) -> usize {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    let (mut socket, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    proto::size_socket_buffers(socket.as_fd()).unwrap();
+    proto::size_socket_buffers(peer.as_fd()).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let data = vec![0u8; chunk];
+    let mut held = 0;
+    while let Ok(n) = socket.write(&data) {
+        held += n;
+    }
+    held
+}
+
 /// A client whose output queue passes the high-water mark gets TRY_AGAIN
 /// for its requests; one whose queue fills (it reads no callbacks) is
 /// closed as a slow consumer; the daemon and its other clients go on.
@@ -412,10 +439,17 @@ fn backpressure_try_again_then_slow_consumer_closed() {
     let mut stalled = RawClient::connect(&socket, Evs, evs::VERSION);
     stalled.send(Evs, evs::JOIN, &join);
 
-    // A sender outside the group floods it: 80 x 64 000 bytes = ~5.1 MB,
-    // above the 4 MiB high-water mark of an 8 MiB queue, below the bound.
+    // A sender outside the group floods it: what the kernel holds for a
+    // client, then about 5 MiB more for the daemon to queue, between the
+    // 4 MiB high-water mark of an 8 MiB queue and the 6 MiB above which it
+    // stops reading the client's requests.
+    const MSG: usize = 64_000;
+    let in_kernel = client_socket_capacity(MSG);
+    let first = (in_kernel + (5 << 20)) / MSG;
+    // Then enough more to pass the whole 8 MiB bound.
+    let second = (in_kernel + (9 << 20)) / MSG - first;
     let mut sender = RawClient::connect(&socket, Evs, evs::VERSION);
-    let msg = bytes::Bytes::from(vec![7u8; 64_000]);
+    let msg = bytes::Bytes::from(vec![7u8; MSG]);
     let flood = |sender: &mut RawClient, count: usize| {
         for _ in 0..count {
             let body = evs::McastGroups {
@@ -429,13 +463,21 @@ fn backpressure_try_again_then_slow_consumer_closed() {
             assert_eq!(answer.status, Ok(()));
         }
     };
-    flood(&mut sender, 80);
+    flood(&mut sender, first);
     // Every message delivered: a lagging client holds the ring's new
     // messages back for up to 1 s (aisexec's CONGESTION_PATIENCE), then
     // counts as not reading.
     std::thread::sleep(Duration::from_millis(1500));
 
     lagging.send(Evs, evs::MEMBERSHIP_GET, &[]);
+    // Reading at once would let the daemon move 2 MiB more into the
+    // kernel before it reads the request, and the queue be below the mark
+    // by then: wait until it has answered (or 5 s, the assertion below
+    // then says what came).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while counter(&socket, "ipc_try_again") == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let (answer, callbacks) = lagging.response(evs::MEMBERSHIP_GET);
     println!(
         "lagging client: {callbacks} frames before its answer {:?}",
@@ -446,8 +488,8 @@ fn backpressure_try_again_then_slow_consumer_closed() {
     lagging.send(Evs, evs::MEMBERSHIP_GET, &[]);
     assert_eq!(lagging.response(evs::MEMBERSHIP_GET).0.status, Ok(()));
 
-    // 64 more messages: the stalled client's queue (8 MiB) overflows.
-    flood(&mut sender, 64);
+    // The stalled client's queue (8 MiB) overflows.
+    flood(&mut sender, second);
     std::thread::sleep(Duration::from_millis(1500));
     let mut frames = 0;
     while stalled.next_frame().is_some() {
@@ -455,8 +497,9 @@ fn backpressure_try_again_then_slow_consumer_closed() {
     }
     println!("stalled client: closed after {frames} frames");
     assert!(
-        frames < 144,
-        "it was closed before all 144 messages reached it"
+        frames < first + second,
+        "it was closed before all {} messages reached it",
+        first + second
     );
     let log = c.log(1);
     assert!(log.contains("output queue is full"), "{log}");

@@ -13,7 +13,7 @@ use nix::sys::socket::{getsockopt, send, sockopt::PeerCredentials, MsgFlags};
 use proto::{
     AisError, EncodedFrame, Frame, FrameError, FrameKind, HelloReply, HEADER_BYTES, MAX_FRAME_BYTES,
 };
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use thiserror::Error;
 
 use super::auth::{AllowList, Creds};
@@ -729,7 +729,6 @@ impl IpcServer {
             if !self.config.allow.has_groups() {
                 return None;
             }
-            use std::os::fd::AsFd;
             match super::auth::peer_groups(stream.as_fd()) {
                 Ok(groups) => self
                     .config
@@ -769,6 +768,10 @@ impl IpcServer {
             }
         };
         let token = Token(self.config.token_base + 1 + index);
+        if let Err(error) = proto::size_socket_buffers(stream.as_fd()) {
+            // Only throughput depends on it: keep the client.
+            log::debug!(target: "IPC", "socket buffers of {creds} left at the default: {error}");
+        }
         match Connection::register(&self.registry, stream, token, creds) {
             Ok(conn) => {
                 let slot = &mut self.slots[index];

@@ -778,3 +778,33 @@ fn frames_are_written_in_batches_at_the_end_of_the_turn() {
     assert!(!h.server.has_unflushed(), "a full batch went out at once");
     assert_eq!(read_frame(&mut client).id, 9);
 }
+
+/// A client that is slow to read for a moment is written to by the kernel,
+/// not queued in the executive: an admitted connection's socket holds more
+/// than a socket of the system's default size (a few 64 KiB deliveries).
+#[test]
+fn an_admitted_connection_gets_a_large_socket_buffer() {
+    let mut h = Harness::new();
+    let (_client, id) = h.connected();
+    let frame = response(0, &vec![7u8; 64 * 1024]);
+    let mut in_kernel = 0;
+    loop {
+        h.send(id, frame.clone()).unwrap();
+        if h.server.queued(id) != Some((0, 0)) {
+            break;
+        }
+        in_kernel += 1;
+        assert!(in_kernel < 10_000, "the socket never filled");
+    }
+
+    let (mut plain, _plain_peer) = StdStream::pair().unwrap();
+    plain.set_nonblocking(true).unwrap();
+    let mut default = 0;
+    while plain.write(&frame).is_ok() {
+        default += 1;
+    }
+    assert!(
+        in_kernel > default,
+        "{in_kernel} frames in the kernel against {default} with the default buffer"
+    );
+}
