@@ -436,6 +436,31 @@ impl Node {
                 service,
                 id,
                 body,
+                tail,
+            } if !tail.is_empty() => {
+                let encoded = proto::encode_frame_with_tail(
+                    FrameKind::Callback,
+                    service.code(),
+                    id,
+                    Ok(()),
+                    &body,
+                    tail,
+                );
+                match encoded {
+                    Ok(frame) if self.clients.contains(conn) => {
+                        self.client_out.push_back((conn, frame));
+                    }
+                    Ok(_) => {} // it left before the callback came
+                    Err(e) => self.frame_too_big(conn, e),
+                }
+                return;
+            }
+            ClientOutput::Callback {
+                conn,
+                service,
+                id,
+                body,
+                tail: _,
             } => (conn, Frame::callback(service, id, body)),
         };
         self.push_frame(conn, frame);
@@ -457,8 +482,7 @@ impl Node {
         match frame.encode_parts() {
             Ok(b) => self.client_out.push_back((conn, b)),
             Err(e) => {
-                self.stats.frames_too_big += 1;
-                warn!("IPC: frame for connection {} too big: {e}", conn.0);
+                self.frame_too_big(conn, e);
                 if frame.kind == FrameKind::Response {
                     let err: Status = Err(AisError::TooBig);
                     let f = Frame::response(frame.service, frame.id, err, Bytes::new());
@@ -468,6 +492,11 @@ impl Node {
                 }
             }
         }
+    }
+
+    fn frame_too_big(&mut self, conn: ConnId, error: proto::FrameTooBig) {
+        self.stats.frames_too_big += 1;
+        warn!("IPC: frame for connection {} too big: {error}", conn.0);
     }
 
     /// A backup file job ended (the daemon's workers ran it).

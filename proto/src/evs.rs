@@ -330,6 +330,15 @@ impl Deliver {
         enc.finish()
     }
 
+    /// Its body's fields before the message: the body is these, then
+    /// `msg` (for writing a large message without copying it).
+    pub fn encode_head(&self) -> Bytes {
+        let mut enc = Encoder::with_capacity(4 + 4);
+        // The message's length, as put_len_prefixed writes it.
+        enc.put_u32(self.node_id).put_count(self.msg.len());
+        enc.finish()
+    }
+
     /// Decodes a body.
     ///
     /// # Errors
@@ -431,6 +440,13 @@ mod tests {
         let body = d.encode();
         let decoded = Deliver::decode(&body).unwrap();
         assert!(body.as_ptr_range().contains(&decoded.msg.as_ptr()));
+        // The head, then the message, is the body.
+        let long = Deliver {
+            node_id: 7,
+            msg: Bytes::from(vec![5u8; 70_000]),
+        };
+        let joined = [&long.encode_head()[..], &long.msg[..]].concat();
+        assert_eq!(joined, long.encode());
         let c = ConfChg {
             members: vec![1, 2],
             left: vec![3],

@@ -438,6 +438,31 @@ pub fn encode_frame_parts(
     Ok(buf.freeze())
 }
 
+/// Encodes one frame whose body is `prefix` then `tail`, without copying
+/// `tail`: the header and `prefix` are the first piece, `tail` the second
+/// (a delivered message goes out from where it was received).
+///
+/// # Errors
+/// [`FrameTooBig`] if the body is above [`MAX_BODY_BYTES`].
+pub fn encode_frame_with_tail(
+    kind: FrameKind,
+    service: u16,
+    id: u16,
+    status: Status,
+    prefix: &[u8],
+    tail: Bytes,
+) -> Result<EncodedFrame, FrameTooBig> {
+    let body_len = prefix.len().saturating_add(tail.len());
+    let head = frame_header(kind, service, id, status, body_len)?;
+    let mut buf = BytesMut::with_capacity(HEADER_BYTES + prefix.len());
+    buf.put_slice(&head);
+    buf.put_slice(prefix);
+    Ok(EncodedFrame {
+        head: buf.freeze(),
+        body: tail,
+    })
+}
+
 /// The header of a frame with a body of `body_len` bytes.
 fn frame_header(
     kind: FrameKind,
@@ -714,6 +739,23 @@ mod tests {
     use super::*;
     use crate::error::AisError;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_frame_with_a_tail_is_the_frame_of_the_whole_body_and_keeps_the_tail() {
+        let tail = Bytes::from(vec![3u8; 40_000]);
+        let encoded =
+            encode_frame_with_tail(FrameKind::Callback, 5, 9, Ok(()), b"head", tail.clone())
+                .unwrap();
+        let whole = [&b"head"[..], &tail[..]].concat();
+        let expected = encode_frame(FrameKind::Callback, 5, 9, Ok(()), &whole).unwrap();
+        assert_eq!(encoded.to_bytes(), expected);
+        assert_eq!(encoded.len(), expected.len());
+        let [head, body] = encoded.pieces();
+        assert_eq!(head.len(), HEADER_BYTES + 4);
+        assert_eq!(body.as_ptr(), tail.as_ptr(), "the tail is not copied");
+        let too_long = Bytes::from(vec![0u8; MAX_BODY_BYTES]);
+        assert!(encode_frame_with_tail(FrameKind::Callback, 5, 9, Ok(()), b"x", too_long).is_err());
+    }
 
     /// How many 64 KiB writes a non-blocking stream takes before the kernel
     /// says EAGAIN, with nobody reading.

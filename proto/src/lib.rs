@@ -45,9 +45,9 @@ pub mod status;
 pub use codec::{DecodeError, Decoder, Encoder};
 pub use error::{status_code, status_from_code, AisError, Status, SA_AIS_OK};
 pub use frame::{
-    encode_frame, encode_frame_parts, size_socket_buffers, EncodedFrame, Frame, FrameError,
-    FrameKind, FrameReader, FrameTooBig, HEADER_BYTES, MAX_BODY_BYTES, MAX_FRAME_BYTES,
-    PROTOCOL_VERSION, SOCKET_BUFFER_BYTES,
+    encode_frame, encode_frame_parts, encode_frame_with_tail, size_socket_buffers, EncodedFrame,
+    Frame, FrameError, FrameKind, FrameReader, FrameTooBig, HEADER_BYTES, MAX_BODY_BYTES,
+    MAX_FRAME_BYTES, PROTOCOL_VERSION, SOCKET_BUFFER_BYTES,
 };
 pub use service::{ServiceId, UnknownService};
 pub use setup::{Hello, HelloReply, SetupError, Version};

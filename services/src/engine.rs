@@ -157,12 +157,14 @@ pub enum ClientOutput {
         result: Result<(), AisError>,
         body: Bytes,
     },
-    /// A callback for the client's dispatch.
+    /// A callback for the client's dispatch. Its body is `body`, then
+    /// `tail` (written without being copied; empty for most callbacks).
     Callback {
         conn: ConnId,
         service: ServiceId,
         id: u16,
         body: Bytes,
+        tail: Bytes,
     },
 }
 
@@ -313,11 +315,19 @@ impl<'a> Ctx<'a> {
 
     /// Queues callback `id` for `conn`.
     pub fn callback(&mut self, conn: ConnId, id: u16, body: Bytes) {
+        self.callback_with_tail(conn, id, body, Bytes::new());
+    }
+
+    /// Queues callback `id` for `conn`, its body `body` then `tail`, which
+    /// is written as it is, not copied: it keeps alive what it is a slice
+    /// of until the client has it.
+    pub fn callback_with_tail(&mut self, conn: ConnId, id: u16, body: Bytes, tail: Bytes) {
         self.out.push(ClientOutput::Callback {
             conn,
             service: self.service,
             id,
             body,
+            tail,
         });
     }
 }

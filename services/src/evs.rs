@@ -24,6 +24,15 @@ use crate::engine::{ConnId, Ctx, Engine};
 /// Executive message: a multicast with its groups.
 const EXEC_MCAST: u16 = 0;
 
+/// Delivered messages at least this long go to clients without being copied
+/// into the callback: the frame is written from where the message was
+/// received. Below it a copy is cheap. At and above it, a client's queue
+/// may keep more alive than it counts: the message's receive chunk
+/// (256 KiB, aisexec's transport) while the client has not read it, at
+/// most 8 times the 32 KiB counted. Copying 64 KB messages was about a
+/// third of the sending node's user-space copying (issue #7).
+pub const DELIVER_UNCOPIED_FROM_BYTES: usize = 32 << 10;
+
 /// The EVS engine.
 #[derive(Debug, Default)]
 pub struct Evs {
@@ -199,11 +208,15 @@ impl Engine for Evs {
         let cb = Deliver {
             node_id: from.get(),
             msg,
-        }
-        .encode();
+        };
+        let (body, tail) = if cb.msg.len() >= DELIVER_UNCOPIED_FROM_BYTES {
+            (cb.encode_head(), cb.msg)
+        } else {
+            (cb.encode(), Bytes::new())
+        };
         for (&conn, joined) in &self.conns {
             if !joined.is_disjoint(&groups) {
-                ctx.callback(conn, CB_DELIVER, cb.clone());
+                ctx.callback_with_tail(conn, CB_DELIVER, body.clone(), tail.clone());
             }
         }
     }

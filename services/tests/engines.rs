@@ -197,9 +197,13 @@ fn response(o: &ClientOutput) -> (u16, Result<(), AisError>, Bytes) {
     }
 }
 
+/// A callback's id and whole body (its body, then its tail).
 fn callback(o: &ClientOutput) -> (u16, Bytes) {
     match o {
-        ClientOutput::Callback { id, body, .. } => (*id, body.clone()),
+        ClientOutput::Callback { id, body, tail, .. } if tail.is_empty() => (*id, body.clone()),
+        ClientOutput::Callback { id, body, tail, .. } => {
+            (*id, [&body[..], &tail[..]].concat().into())
+        }
         other => panic!("expected a callback, got {other:?}"),
     }
 }
@@ -336,6 +340,66 @@ fn clm_node_get_flags_and_track_stop() {
     assert_eq!(cb.items.len(), 2);
 }
 
+/// A large delivered message goes to every client as a slice of what the
+/// ring delivered, not copied into each callback; a small one is copied.
+#[test]
+fn evs_hands_large_messages_to_clients_uncopied() {
+    let mut c = Cluster::new(&[1, 2]);
+    c.configure(&[1, 2]);
+    c.open(1, ServiceId::Evs, 1);
+    c.open(1, ServiceId::Evs, 2);
+    c.open(2, ServiceId::Evs, 1);
+    let g = Group::named("big");
+    for (node, conn) in [(1, 1), (1, 2), (2, 1)] {
+        c.request(
+            node,
+            ServiceId::Evs,
+            conn,
+            evs::JOIN,
+            Groups { groups: vec![g] }.encode(),
+        );
+    }
+    for (node, conn) in [(1, 1), (1, 2), (2, 1)] {
+        c.take(node, conn);
+    }
+    let big = Bytes::from((0..64_000u32).map(|i| i as u8).collect::<Vec<_>>());
+    let small = Bytes::from(vec![9u8; services::evs::DELIVER_UNCOPIED_FROM_BYTES - 1]);
+    for msg in [&big, &small] {
+        let m = McastJoined {
+            guarantee: EvsGuarantee::Agreed,
+            msg: msg.clone(),
+        };
+        c.request(2, ServiceId::Evs, 1, evs::MCAST_JOINED, m.encode());
+    }
+    let mut big_tails = Vec::new();
+    for (node, conn) in [(1, 1), (1, 2), (2, 1)] {
+        let outs: Vec<ClientOutput> = c
+            .take(node, conn)
+            .into_iter()
+            .filter(|o| matches!(o, ClientOutput::Callback { .. }))
+            .collect();
+        let [big_cb, small_cb] = &outs[..] else {
+            panic!("two deliveries expected, {} came", outs.len());
+        };
+        let d = Deliver::decode(&callback(big_cb).1).unwrap();
+        assert!(d.node_id == 2 && d.msg == big, "the big message, whole");
+        let ClientOutput::Callback { tail, .. } = big_cb else {
+            unreachable!()
+        };
+        assert!(tail == &big, "the message is the tail");
+        big_tails.push(tail.as_ptr());
+        let d = Deliver::decode(&callback(small_cb).1).unwrap();
+        assert!(d.node_id == 2 && d.msg == small, "the small message, whole");
+        assert!(matches!(small_cb, ClientOutput::Callback { tail, .. } if tail.is_empty()));
+    }
+    // The same delivered payload reached both nodes here: one buffer
+    // behind every client's callback, on both nodes.
+    assert!(
+        big_tails.iter().all(|&p| p == big_tails[0]),
+        "copied: {big_tails:?}"
+    );
+}
+
 #[test]
 fn evs_delivers_group_messages_in_one_order_to_joined_connections_only() {
     let mut c = Cluster::new(&[1, 2, 3]);
@@ -375,8 +439,8 @@ fn evs_delivers_group_messages_in_one_order_to_joined_connections_only() {
     let delivered = |outs: Vec<ClientOutput>| -> Vec<(u32, Bytes)> {
         outs.iter()
             .filter_map(|o| match o {
-                ClientOutput::Callback { id, body, .. } if *id == evs::CB_DELIVER => {
-                    let d = Deliver::decode(body).unwrap();
+                ClientOutput::Callback { id, .. } if *id == evs::CB_DELIVER => {
+                    let d = Deliver::decode(&callback(o).1).unwrap();
                     Some((d.node_id, d.msg))
                 }
                 _ => None,
