@@ -675,7 +675,24 @@ impl Connection {
             ) {
                 Ok(n) => sent += n,
                 Err(Errno::EAGAIN) => {
-                    let flags = PollFlags::POLLOUT | PollFlags::POLLIN;
+                    // The executive may be waiting for us to read before it
+                    // reads more: take what it sends meanwhile, but only
+                    // while the callback queue is under half full, so that
+                    // it never overflows here (that would break the
+                    // connection). Past that the application must dispatch
+                    // first: with nothing of the frame sent, TRY_AGAIN;
+                    // with part of it sent, wait for the executive to read
+                    // the rest, which it does while its own queue for us
+                    // is below three quarters of its bound.
+                    let reading = !self.callbacks_half_full();
+                    if !reading && sent == 0 {
+                        return Err(AisError::TryAgain);
+                    }
+                    let flags = if reading {
+                        PollFlags::POLLOUT | PollFlags::POLLIN
+                    } else {
+                        PollFlags::POLLOUT
+                    };
                     if !self.wait_for(flags, Some(deadline))? {
                         return Err(if sent == 0 {
                             // Nothing went out: the call had no effect.
@@ -685,9 +702,10 @@ impl Connection {
                             self.fail(AisError::Timeout)
                         });
                     }
-                    // The executive may be waiting for us to read before it
-                    // reads more: take what it sent.
-                    while let Some(incoming) = self.next_frame(Wait::Now)? {
+                    while !self.callbacks_half_full() {
+                        let Some(incoming) = self.next_frame(Wait::Now)? else {
+                            break;
+                        };
                         self.absorb(incoming, None)?;
                     }
                 }
@@ -903,6 +921,47 @@ mod tests {
     fn selectable(conn: &Connection) -> bool {
         let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN)];
         poll(&mut fds, PollTimeout::ZERO).unwrap() == 1
+    }
+
+    /// A frame cut by a full socket while callbacks flood in: the client
+    /// files callbacks only up to half its queue while it waits to write
+    /// the rest, and the write completes once the executive reads; the
+    /// callbacks left unread come with the next dispatch.
+    #[test]
+    fn callbacks_during_a_cut_write_do_not_overflow_the_queue() {
+        use nix::sys::socket::{setsockopt, sockopt};
+        const CALLBACKS: u16 = 20;
+        let mut d = Daemon::new();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let server = d.serve_accepted(move |peer| {
+            for i in 0..CALLBACKS {
+                peer.callback(100 + i, b"delivered");
+            }
+            // Read nothing until the client is stuck inside its write.
+            go_rx.recv().unwrap();
+            let f = peer.read();
+            assert_eq!((f.id, f.body.len()), (1, 64 << 10));
+            peer.respond(1, Ok(()), b"");
+            peer.wait_close();
+        });
+        let mut config = d.config();
+        config.max_callback_frames = 8;
+        let mut c = Connection::connect_with(&config, CFG, Version::B_01_01).unwrap();
+        // A small send buffer, so that the 64 KiB post is cut.
+        setsockopt(&c.stream, sockopt::SndBuf, &4096).unwrap();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(300));
+            go_tx.send(()).unwrap();
+        });
+        c.post(1, &vec![1u8; 64 << 10]).unwrap();
+        assert!(!c.is_broken());
+        let mut ids = Vec::new();
+        while ids.len() < usize::from(CALLBACKS) {
+            ids.push(c.recv_callback(true).unwrap().unwrap().id);
+        }
+        assert_eq!(ids, (100..100 + CALLBACKS).collect::<Vec<_>>());
+        drop(c);
+        server.join().unwrap();
     }
 
     #[test]
