@@ -371,7 +371,11 @@ impl Daemon {
     }
 
     fn read_udp(&mut self) {
+        // Each datagram's transmits go out as it is read (a token moves on
+        // at once); what the batch delivered goes to the services after it
+        // (Node::receive_packet).
         let mut bytes = 0;
+        let mut received = false;
         for _ in 0..DATAGRAMS_PER_TURN {
             if bytes >= DATAGRAM_BYTES_PER_TURN {
                 break;
@@ -380,19 +384,28 @@ impl Daemon {
                 Recv::Datagram(datagram) => {
                     bytes += datagram.len();
                     let now = self.clock.now();
-                    self.node.handle_packet(now, datagram);
-                    self.drain(now);
+                    self.node.receive_packet(now, datagram);
+                    while let Some(transmit) = self.node.poll_transmit() {
+                        self.transport.send(&transmit);
+                    }
+                    received = true;
                 }
                 Recv::Empty => {
                     self.udp_pending = false;
-                    return;
+                    break;
                 }
                 // Counted against the budget: strangers cannot hold the
                 // loop here.
                 Recv::Skipped => {}
             }
         }
-        // More may be waiting: poll without blocking next turn.
+        if received {
+            let now = self.clock.now();
+            self.node.deliver_received(now);
+            self.drain(now);
+        }
+        // If the budget ran out, more may be waiting: udp_pending is still
+        // set, so the next turn polls without blocking.
     }
 
     /// Backup results to the node; on SIGTERM, the leave once the current

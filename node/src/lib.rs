@@ -4,7 +4,9 @@
 //! simulated network and clock. One code path, tested both ways.
 //!
 //! # Inputs
-//! - [`Node::handle_packet`]: a datagram from a peer;
+//! - [`Node::handle_packet`]: a datagram from a peer; or, for a batch of
+//!   them, [`Node::receive_packet`] for each (sending its datagrams at
+//!   once) and then [`Node::deliver_received`], before any other input;
 //! - [`Node::handle_timeout`]: the time from [`Node::poll_timeout`] came;
 //! - [`Node::client_connected`], [`Node::client_frame`],
 //!   [`Node::client_closed`]: a local client's connection, each complete

@@ -152,6 +152,27 @@ impl Node {
         self.release_held(now);
     }
 
+    /// A datagram from a peer, as [`Node::handle_packet`], except that what
+    /// it delivers waits for [`Node::deliver_received`]. A driver that
+    /// reads a batch of datagrams gives each to Totem this way and sends
+    /// its transmits at once: a token that came right behind a visit's
+    /// messages then goes on to the next node before the services here
+    /// handle those messages, instead of after (one sender of 1 KiB
+    /// messages went 7 to 30% faster so). Totem's own state is the same
+    /// either way; the services only see their deliveries a little later
+    /// in the same turn, and what they multicast in answer goes out at the
+    /// next token visit.
+    pub fn receive_packet(&mut self, now: Instant, datagram: Bytes) {
+        self.totem.handle_packet(now, datagram);
+    }
+
+    /// Hands what [`Node::receive_packet`] received to the services, in
+    /// Totem's order. Call it after a batch, before any other input.
+    pub fn deliver_received(&mut self, now: Instant) {
+        self.process(now);
+        self.release_held(now);
+    }
+
     /// The time from [`Node::poll_timeout`] came; early calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.totem.handle_timeout(now);

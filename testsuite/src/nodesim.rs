@@ -304,6 +304,10 @@ struct SimNode {
     incarnation: u32,
     counter: u32,
     ring_seq_floor: u64,
+    /// Datagrams given to the node with `Node::receive_packet` whose
+    /// deliveries wait for `Node::deliver_received` (a batch, as the
+    /// daemon reads them).
+    received: bool,
 }
 
 /// Tasks of the run, ordered by time then sequence.
@@ -312,12 +316,17 @@ enum Task {
     Fault,
     Item(usize),
     Calm,
+    /// The end of a batch of datagrams at this node.
+    Deliver(usize),
 }
 
 /// Runs one seed.
 pub fn run(spec: &SyncRunSpec, seed: u64) -> SyncRunReport {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let net_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0005_eed0_f5e7);
+    // Its own stream, so that batching leaves the faults and the workload
+    // of a seed as they were.
+    let mut batch_rng = ChaCha8Rng::seed_from_u64(seed ^ 0xba7c_4ed0);
     let mut net = Network::new(spec.nodes, net_rng);
     let log: ProbeLog = Arc::new(Mutex::new(Vec::new()));
     let mut report = SyncRunReport::default();
@@ -328,6 +337,7 @@ pub fn run(spec: &SyncRunSpec, seed: u64) -> SyncRunReport {
             incarnation: 0,
             counter: 0,
             ring_seq_floor: 0,
+            received: false,
         })
         .collect();
     let now = Instant::ZERO;
@@ -379,8 +389,12 @@ pub fn run(spec: &SyncRunSpec, seed: u64) -> SyncRunReport {
                     drain(n, &mut net, now, &mut report);
                 }
             }
+            Input::Task(Task::Deliver(i)) => {
+                deliver_received(&mut nodes[i], &mut net, now, &mut report);
+            }
             Input::Task(Task::Item(i)) => {
                 let n = &mut nodes[i];
+                deliver_received(n, &mut net, now, &mut report);
                 // The workload stops before the end so that nothing is in
                 // flight when the final states are compared.
                 if n.node.is_some() && now + QUIET_BEFORE_END < end {
@@ -396,14 +410,35 @@ pub fn run(spec: &SyncRunSpec, seed: u64) -> SyncRunReport {
             }
             Input::Timer(i) => {
                 let n = &mut nodes[i];
+                deliver_received(n, &mut net, now, &mut report);
                 n.node.as_mut().expect("has timer").handle_timeout(now);
                 drain(n, &mut net, now, &mut report);
             }
             Input::Packet(d) => {
-                let n = &mut nodes[(d.to.get() - 1) as usize];
-                if let Some(node) = n.node.as_mut() {
-                    node.handle_packet(now, d.payload);
-                    drain(n, &mut net, now, &mut report);
+                let i = (d.to.get() - 1) as usize;
+                let n = &mut nodes[i];
+                // Half the datagrams go in batches, as the daemon reads
+                // them: Totem takes each at once (its datagrams go out),
+                // the services get the batch's deliveries when it ends,
+                // up to 300 us later or before the node's next other input.
+                if batch_rng.random_bool(0.5) {
+                    if let Some(node) = n.node.as_mut() {
+                        node.receive_packet(now, d.payload);
+                        while let Some(t) = node.poll_transmit() {
+                            net.send(now, n.id, t.dest, t.datagram.to_bytes());
+                        }
+                        if !n.received {
+                            n.received = true;
+                            let end = Duration::from_micros(batch_rng.random_range(0..=300));
+                            lp.push(now + end, Task::Deliver(i));
+                        }
+                    }
+                } else {
+                    deliver_received(n, &mut net, now, &mut report);
+                    if let Some(node) = n.node.as_mut() {
+                        node.handle_packet(now, d.payload);
+                        drain(n, &mut net, now, &mut report);
+                    }
                 }
             }
         }
@@ -428,6 +463,7 @@ fn send_item(n: &mut SimNode, now: Instant, it: u64) -> bool {
 }
 
 fn start(n: &mut SimNode, spec: &SyncRunSpec, log: &ProbeLog, now: Instant) {
+    n.received = false;
     n.incarnation += 1;
     n.counter = 0;
     let mut cfg = TotemConfig::new(n.id).with_token_timeout(spec.token_timeout);
@@ -474,6 +510,17 @@ fn start(n: &mut SimNode, spec: &SyncRunSpec, log: &ProbeLog, now: Instant) {
         .to_frame(),
     );
     n.node = Some(node);
+}
+
+/// Ends `n`'s batch of received datagrams, if it has one.
+fn deliver_received(n: &mut SimNode, net: &mut Network, now: Instant, report: &mut SyncRunReport) {
+    if !std::mem::take(&mut n.received) {
+        return;
+    }
+    if let Some(node) = n.node.as_mut() {
+        node.deliver_received(now);
+        drain(n, net, now, report);
+    }
 }
 
 fn drain(n: &mut SimNode, net: &mut Network, now: Instant, report: &mut SyncRunReport) {
