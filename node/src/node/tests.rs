@@ -373,3 +373,127 @@ fn a_full_hold_answers_try_again_and_a_closed_client_drops_its_hold() {
         "a closed client's hold is gone"
     );
 }
+
+/// Nodes 1 and 2 with the echo engine, on one ring.
+fn node_of_two(id: u32) -> Node {
+    let me = NodeId::new(id).unwrap();
+    let directory = (1..=2)
+        .map(|i| {
+            let info = NodeInfo {
+                addr: format!("127.0.0.{i}:5405"),
+                name: format!("n{i}"),
+            };
+            (NodeId::new(i).unwrap(), info)
+        })
+        .collect();
+    let cfg = NodeConfig {
+        totem: TotemConfig::new(me).validate().unwrap(),
+        engines: vec![Box::new(Echo::default())],
+        directory,
+        max_clients: 2,
+        observe: false,
+    };
+    Node::new(cfg, Instant::ZERO).unwrap()
+}
+
+/// Datagrams in flight: (index of the node they go to, datagram).
+type Wire = std::collections::VecDeque<(usize, Bytes)>;
+
+/// Puts node `i`'s transmits on the wire to the other node.
+fn transmit(nodes: &mut [Node; 2], i: usize, wire: &mut Wire) {
+    while let Some(t) = nodes[i].poll_transmit() {
+        wire.push_back((1 - i, t.datagram.to_bytes()));
+    }
+}
+
+/// Fires the earlier timer of the two, if any is due by `until`.
+fn fire_timer(nodes: &mut [Node; 2], now: &mut Instant, until: Instant, wire: &mut Wire) -> bool {
+    let Some((at, i)) = (0..2)
+        .filter_map(|i| nodes[i].poll_timeout().map(|t| (t, i)))
+        .min()
+    else {
+        return false;
+    };
+    if at > until {
+        return false;
+    }
+    *now = at.max(*now);
+    nodes[i].handle_timeout(*now);
+    transmit(nodes, i, wire);
+    true
+}
+
+/// A batch given with `receive_packet` reaches the services only at
+/// `deliver_received`, while the datagrams it makes go out at once.
+#[test]
+fn received_packets_reach_the_services_only_when_delivered() {
+    let mut nodes = [node_of_two(1), node_of_two(2)];
+    let mut now = Instant::ZERO;
+    let mut wire = Wire::new();
+    for i in 0..2 {
+        transmit(&mut nodes, i, &mut wire);
+    }
+    let formed = Instant::ZERO + Duration::from_secs(5);
+    loop {
+        while let Some((j, d)) = wire.pop_front() {
+            nodes[j].handle_packet(now, d);
+            transmit(&mut nodes, j, &mut wire);
+        }
+        if nodes.iter().all(|n| n.services().synced())
+            || !fire_timer(&mut nodes, &mut now, formed, &mut wire)
+        {
+            break;
+        }
+    }
+    assert!(nodes
+        .iter()
+        .all(|n| n.totem().state() == RingState::Operational));
+    assert!(nodes.iter().all(|n| n.services().synced()));
+    let c1 = connect(&mut nodes[0], now, ServiceId::Evs);
+    connect(&mut nodes[1], now, ServiceId::Evs);
+
+    nodes[0].client_frame(
+        now,
+        c1,
+        Frame::request(ServiceId::Evs, 3, Bytes::from_static(b"hi")),
+    );
+    transmit(&mut nodes, 0, &mut wire);
+    let until = now + Duration::from_secs(2);
+    let mut batches = 0;
+    let echoed = loop {
+        let Some((j, d)) = wire.pop_front() else {
+            assert!(
+                fire_timer(&mut nodes, &mut now, until, &mut wire),
+                "never delivered"
+            );
+            outputs(&mut nodes[0]);
+            continue;
+        };
+        if j == 0 {
+            nodes[0].handle_packet(now, d);
+            transmit(&mut nodes, 0, &mut wire);
+            outputs(&mut nodes[0]);
+            continue;
+        }
+        // Node 2 takes it as one batch: nothing for its clients yet.
+        nodes[1].receive_packet(now, d);
+        transmit(&mut nodes, 1, &mut wire);
+        assert!(
+            outputs(&mut nodes[1]).is_empty(),
+            "the services ran before deliver_received"
+        );
+        nodes[1].deliver_received(now);
+        batches += 1;
+        let out = outputs(&mut nodes[1]);
+        if !out.is_empty() {
+            break out;
+        }
+    };
+    assert!(batches >= 1);
+    assert_eq!(echoed.len(), 1);
+    let (_, f) = &echoed[0];
+    assert_eq!(
+        (f.kind, f.id, &f.body[..]),
+        (FrameKind::Callback, 9, &b"hi"[..])
+    );
+}
