@@ -446,12 +446,7 @@ impl Connection {
             // a `send` and a `recv` that mostly finds nothing. An error
             // answer is reported by a later post either way.
             if self.window_used(frame.len(), 2) {
-                while !self.callbacks_half_full() {
-                    let Some(incoming) = self.next_frame(Wait::Now)? else {
-                        break;
-                    };
-                    self.absorb(incoming, None)?;
-                }
+                self.file_arrived_below_half()?;
             }
             if let Some(error) = self.posted_error.take() {
                 return Err(error);
@@ -479,6 +474,19 @@ impl Connection {
         self.write_frame(frame, deadline)?;
         self.posted.push_back(frame.len());
         self.posted_bytes += frame.len();
+        Ok(())
+    }
+
+    /// Files the answers and callbacks already here, without waiting,
+    /// until none is left or the callbacks fill half their queue (the rest
+    /// stays unread, so the queue never overflows on the way).
+    fn file_arrived_below_half(&mut self) -> Result<(), AisError> {
+        while !self.callbacks_half_full() {
+            let Some(incoming) = self.next_frame(Wait::Now)? else {
+                break;
+            };
+            self.absorb(incoming, None)?;
+        }
         Ok(())
     }
 
@@ -702,12 +710,7 @@ impl Connection {
                             self.fail(AisError::Timeout)
                         });
                     }
-                    while !self.callbacks_half_full() {
-                        let Some(incoming) = self.next_frame(Wait::Now)? else {
-                            break;
-                        };
-                        self.absorb(incoming, None)?;
-                    }
+                    self.file_arrived_below_half()?;
                 }
                 Err(Errno::EINTR) => {}
                 Err(_) => return Err(self.fail(AisError::Library)),

@@ -458,31 +458,13 @@ impl Node {
                 id,
                 body,
                 tail,
-            } if !tail.is_empty() => {
-                let encoded = proto::encode_frame_with_tail(
-                    FrameKind::Callback,
-                    service.code(),
-                    id,
-                    Ok(()),
-                    &body,
-                    tail,
-                );
-                match encoded {
-                    Ok(frame) if self.clients.contains(conn) => {
-                        self.client_out.push_back((conn, frame));
-                    }
-                    Ok(_) => {} // it left before the callback came
-                    Err(e) => self.frame_too_big(conn, e),
+            } => {
+                if !tail.is_empty() {
+                    self.push_callback_with_tail(conn, service, id, &body, tail);
+                    return;
                 }
-                return;
+                (conn, Frame::callback(service, id, body))
             }
-            ClientOutput::Callback {
-                conn,
-                service,
-                id,
-                body,
-                tail: _,
-            } => (conn, Frame::callback(service, id, body)),
         };
         self.push_frame(conn, frame);
     }
@@ -512,6 +494,33 @@ impl Node {
                     }
                 }
             }
+        }
+    }
+
+    /// A callback whose `tail` is written as it is (see
+    /// `Ctx::callback_with_tail`), not copied behind `body`.
+    fn push_callback_with_tail(
+        &mut self,
+        conn: ConnId,
+        service: ServiceId,
+        id: u16,
+        body: &[u8],
+        tail: Bytes,
+    ) {
+        if !self.clients.contains(conn) {
+            return; // it left before the callback came
+        }
+        let status = Ok(());
+        match proto::encode_frame_with_tail(
+            FrameKind::Callback,
+            service.code(),
+            id,
+            status,
+            body,
+            tail,
+        ) {
+            Ok(frame) => self.client_out.push_back((conn, frame)),
+            Err(e) => self.frame_too_big(conn, e),
         }
     }
 

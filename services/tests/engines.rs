@@ -200,7 +200,6 @@ fn response(o: &ClientOutput) -> (u16, Result<(), AisError>, Bytes) {
 /// A callback's id and whole body (its body, then its tail).
 fn callback(o: &ClientOutput) -> (u16, Bytes) {
     match o {
-        ClientOutput::Callback { id, body, tail, .. } if tail.is_empty() => (*id, body.clone()),
         ClientOutput::Callback { id, body, tail, .. } => {
             (*id, [&body[..], &tail[..]].concat().into())
         }
