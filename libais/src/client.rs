@@ -691,7 +691,9 @@ impl Connection {
                     // first: with nothing of the frame sent, TRY_AGAIN;
                     // with part of it sent, wait for the executive to read
                     // the rest, which it does while its own queue for us
-                    // is below three quarters of its bound.
+                    // is below three quarters of its bound. Frames already
+                    // read ahead are filed first: polling cannot see them.
+                    self.file_arrived_below_half()?;
                     let reading = !self.callbacks_half_full();
                     if !reading && sent == 0 {
                         return Err(AisError::TryAgain);
@@ -710,7 +712,6 @@ impl Connection {
                             self.fail(AisError::Timeout)
                         });
                     }
-                    self.file_arrived_below_half()?;
                 }
                 Err(Errno::EINTR) => {}
                 Err(_) => return Err(self.fail(AisError::Library)),
@@ -963,6 +964,68 @@ mod tests {
             ids.push(c.recv_callback(true).unwrap().unwrap().id);
         }
         assert_eq!(ids, (100..100 + CALLBACKS).collect::<Vec<_>>());
+        drop(c);
+        server.join().unwrap();
+    }
+
+    /// A socket already full when a post begins, with callbacks waiting:
+    /// the client files them up to half its queue, then, nothing of the
+    /// frame sent, answers TRY_AGAIN rather than wait with the application
+    /// undispatched; the connection stays usable and nothing is lost.
+    #[test]
+    fn a_full_socket_with_callbacks_piling_up_is_try_again_with_nothing_sent() {
+        let mut d = Daemon::new();
+        let (sent_tx, sent_rx) = std::sync::mpsc::channel::<()>();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<usize>();
+        let server = d.serve_accepted(move |peer| {
+            for i in 0..6 {
+                peer.callback(100 + i, b"delivered");
+            }
+            sent_tx.send(()).unwrap();
+            // Read nothing until the client has filled its socket.
+            let fillers = go_rx.recv().unwrap();
+            for _ in 0..fillers {
+                assert_eq!(peer.read().id, 50);
+            }
+            let f = peer.read();
+            assert_eq!((f.id, &f.body[..]), (2, &b"b"[..]));
+            peer.respond(2, Ok(()), b"");
+            peer.wait_close();
+        });
+        let mut config = d.config();
+        config.max_callback_frames = 8;
+        let mut c = Connection::connect_with(&config, CFG, Version::B_01_01).unwrap();
+        sent_rx.recv().unwrap();
+        // Fill the socket with whole small frames (each one `send` is all
+        // or nothing) until the kernel takes no more.
+        let filler = encode_frame(FrameKind::Request, CFG.code(), 50, Ok(()), b"x").unwrap();
+        let mut fillers = 0;
+        loop {
+            match socket::send(c.stream.as_raw_fd(), &filler, MsgFlags::MSG_DONTWAIT) {
+                Ok(n) => {
+                    assert_eq!(n, filler.len());
+                    fillers += 1;
+                }
+                Err(Errno::EAGAIN) => break,
+                Err(e) => panic!("filling the socket: {e}"),
+            }
+        }
+        // A waiting client would get through once the executive reads,
+        // a second from now; this one must not wait for that.
+        let go = go_tx.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_secs(1));
+            let _ = go.send(fillers);
+        });
+        assert_eq!(c.post(2, b"b"), Err(AisError::TryAgain));
+        assert!(!c.is_broken());
+        assert_eq!(c.pending_callbacks(), 4, "filed up to half the queue");
+        let mut ids = Vec::new();
+        while ids.len() < 6 {
+            ids.push(c.recv_callback(true).unwrap().unwrap().id);
+        }
+        assert_eq!(ids, (100..106).collect::<Vec<u16>>());
+        c.post(2, b"b").unwrap();
         drop(c);
         server.join().unwrap();
     }
