@@ -286,7 +286,7 @@ impl Connection {
         service: ServiceId,
         version: Version,
     ) -> Result<Connection, AisError> {
-        let deadline = Instant::now() + config.timeout;
+        let deadline = Deadline::after(config.timeout);
         let stream = connect_socket(&config.socket)?;
         let selection = Selection::new(&stream).map_err(|_| AisError::NoResources)?;
         let mut conn = Connection {
@@ -308,11 +308,11 @@ impl Connection {
             broken: false,
         };
         let hello = Hello { service, version };
-        let sent = conn.write_frame(&hello.encode(), deadline);
+        let sent = conn.write_frame(&hello.encode(), &deadline);
         // A refusing executive answers before it reads our Hello and then
         // closes, so the write may fail although a reply is waiting: read
         // it either way, and report the write's error only without one.
-        let reply = match conn.next_frame(Wait::Until(deadline)) {
+        let reply = match conn.next_frame(Wait::Until(deadline.instant())) {
             Ok(Some(frame)) => HelloReply::decode(&frame).map_err(|_| AisError::Library),
             Ok(None) => Err(AisError::Library),
             Err(error) => Err(sent.err().unwrap_or(error)),
@@ -378,10 +378,10 @@ impl Connection {
         }
         let frame = encode_frame(FrameKind::Request, self.service.code(), id, Ok(()), body)
             .map_err(|_| AisError::TooBig)?;
-        let deadline = Instant::now() + self.timeout;
+        let deadline = Deadline::after(self.timeout);
         // Answers come in order: the posted requests' first.
-        let result = match self.settle_posted(deadline) {
-            Ok(()) => self.exchange(&frame, id, deadline),
+        let result = match self.settle_posted(&deadline) {
+            Ok(()) => self.exchange(&frame, id, &deadline),
             Err(e) => Err(e),
         };
         self.update_selection();
@@ -426,8 +426,8 @@ impl Connection {
         let posted = Err(AisError::TryAgain);
         let frame = encode_frame_parts(FrameKind::Request, self.service.code(), id, posted, parts)
             .map_err(|_| AisError::TooBig)?;
-        let deadline = Instant::now() + self.timeout;
-        let result = self.post_frame(&frame, deadline);
+        let deadline = Deadline::after(self.timeout);
+        let result = self.post_frame(&frame, &deadline);
         self.update_selection();
         result
     }
@@ -437,7 +437,7 @@ impl Connection {
         self.posted.len()
     }
 
-    fn post_frame(&mut self, frame: &[u8], deadline: Instant) -> Result<(), AisError> {
+    fn post_frame(&mut self, frame: &[u8], deadline: &Deadline) -> Result<(), AisError> {
         loop {
             // File the answers (and callbacks) already here, without
             // waiting, once half the window is out: often enough that the
@@ -461,7 +461,7 @@ impl Connection {
             if self.callbacks_half_full() {
                 return Err(AisError::TryAgain);
             }
-            match self.next_frame(Wait::Until(deadline)) {
+            match self.next_frame(Wait::Until(deadline.instant())) {
                 Ok(Some(incoming)) => {
                     self.absorb(incoming, None)?;
                 }
@@ -513,9 +513,9 @@ impl Connection {
 
     /// Waits until every posted request is answered (before a plain
     /// request, whose answer comes after theirs).
-    fn settle_posted(&mut self, deadline: Instant) -> Result<(), AisError> {
+    fn settle_posted(&mut self, deadline: &Deadline) -> Result<(), AisError> {
         while !self.posted.is_empty() {
-            match self.next_frame(Wait::Until(deadline))? {
+            match self.next_frame(Wait::Until(deadline.instant()))? {
                 Some(incoming) => {
                     self.absorb(incoming, None)?;
                 }
@@ -570,10 +570,10 @@ impl Connection {
     }
 
     /// Writes a request and reads until its response.
-    fn exchange(&mut self, frame: &[u8], id: u16, deadline: Instant) -> Result<Reply, AisError> {
+    fn exchange(&mut self, frame: &[u8], id: u16, deadline: &Deadline) -> Result<Reply, AisError> {
         self.write_frame(frame, deadline)?;
         loop {
-            let frame = match self.next_frame(Wait::Until(deadline)) {
+            let frame = match self.next_frame(Wait::Until(deadline.instant())) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return Err(self.fail(AisError::Library)),
                 Err(AisError::Timeout) => {
@@ -671,7 +671,7 @@ impl Connection {
     }
 
     /// Writes a whole frame by `deadline`, filing what arrives meanwhile.
-    fn write_frame(&mut self, frame: &[u8], deadline: Instant) -> Result<(), AisError> {
+    fn write_frame(&mut self, frame: &[u8], deadline: &Deadline) -> Result<(), AisError> {
         let mut sent = 0;
         while sent < frame.len() {
             // MSG_NOSIGNAL: a vanished executive is EPIPE, not a SIGPIPE
@@ -703,7 +703,7 @@ impl Connection {
                     } else {
                         PollFlags::POLLOUT
                     };
-                    if !self.wait_for(flags, Some(deadline))? {
+                    if !self.wait_for(flags, Some(deadline.instant()))? {
                         return Err(if sent == 0 {
                             // Nothing went out: the call had no effect.
                             AisError::TryAgain
@@ -773,7 +773,7 @@ impl Drop for Connection {
     /// request, so none is dropped with the connection while it holds it.
     fn drop(&mut self) {
         if !self.broken && !self.posted.is_empty() {
-            let _ = self.settle_posted(Instant::now() + self.timeout);
+            let _ = self.settle_posted(&Deadline::after(self.timeout));
         }
     }
 }
@@ -792,6 +792,32 @@ impl AsRawFd for Connection {
 }
 
 /// Connects a non-blocking Unix stream socket to `path`.
+/// A call's deadline, `timeout` from the first time the call has to wait.
+/// The clock is read only then: most posts never wait, and a clock read
+/// per message showed in the sending client's profile.
+struct Deadline {
+    timeout: Duration,
+    at: std::cell::Cell<Option<Instant>>,
+}
+
+impl Deadline {
+    fn after(timeout: Duration) -> Deadline {
+        Deadline {
+            timeout,
+            at: std::cell::Cell::new(None),
+        }
+    }
+
+    fn instant(&self) -> Instant {
+        if let Some(at) = self.at.get() {
+            return at;
+        }
+        let at = Instant::now() + self.timeout;
+        self.at.set(Some(at));
+        at
+    }
+}
+
 fn connect_socket(path: &Path) -> Result<UnixStream, AisError> {
     let addr = UnixAddr::new(path).map_err(|_| AisError::InvalidParam)?;
     let fd = socket::socket(
