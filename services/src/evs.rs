@@ -67,19 +67,25 @@ fn encode_exec_groups(groups: &[Group]) -> Bytes {
     enc.finish()
 }
 
-fn decode_exec(body: &Bytes) -> Option<(BTreeSet<Group>, Bytes)> {
+/// The group keys, back to back, and the message of a ring message. The
+/// groups stay bytes (see [`addressed_to`]): a set built per delivery was
+/// one of the allocations each delivered message cost.
+fn decode_exec(body: &Bytes) -> Option<(&[u8], Bytes)> {
     let mut dec = Decoder::new(body);
     let n = dec
         .get_count("groups", MAX_GROUPS_PER_CONN, GROUP_KEY_BYTES)
         .ok()?;
-    let mut groups = BTreeSet::new();
-    for _ in 0..n {
-        let mut g = [0; GROUP_KEY_BYTES];
-        g.copy_from_slice(dec.get_bytes(GROUP_KEY_BYTES).ok()?);
-        groups.insert(Group(g));
-    }
+    let groups = dec.get_bytes(n * GROUP_KEY_BYTES).ok()?;
     let at = body.len() - dec.remaining();
     Some((groups, body.slice(at..)))
+}
+
+/// Whether a client that joined `joined` gets a message sent to `groups`
+/// (group keys back to back, as [`decode_exec`] gives them).
+fn addressed_to(joined: &BTreeSet<Group>, groups: &[u8]) -> bool {
+    groups
+        .chunks_exact(GROUP_KEY_BYTES)
+        .any(|g| g.try_into().is_ok_and(|key| joined.contains(&Group(key))))
 }
 
 impl Evs {
@@ -214,9 +220,21 @@ impl Engine for Evs {
         } else {
             (cb.encode(), Bytes::new())
         };
-        for (&conn, joined) in &self.conns {
-            if !joined.is_disjoint(&groups) {
+        // The last receiver takes the buffers themselves: the first clone
+        // of a freshly encoded body allocates its shared count, and most
+        // deliveries have one receiver per node.
+        let mut receivers = self
+            .conns
+            .iter()
+            .filter(|(_, joined)| addressed_to(joined, groups))
+            .map(|(&conn, _)| conn)
+            .peekable();
+        while let Some(conn) = receivers.next() {
+            if receivers.peek().is_some() {
                 ctx.callback_with_tail(conn, CB_DELIVER, body.clone(), tail.clone());
+            } else {
+                ctx.callback_with_tail(conn, CB_DELIVER, body, tail);
+                break;
             }
         }
     }
