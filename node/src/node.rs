@@ -15,6 +15,9 @@ use crate::clients::{Clients, Creds, Phase};
 use crate::posted::{self, Held};
 use crate::status;
 
+/// Outputs' room [`Node`] keeps between turns (see `table_outputs`).
+const KEPT_TABLE_OUTPUTS: usize = 1024;
+
 /// Where a node is and what it is called, for status output.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeInfo {
@@ -90,6 +93,9 @@ pub struct Node {
     clients: Clients,
     directory: BTreeMap<NodeId, NodeInfo>,
     client_out: VecDeque<(ConnId, EncodedFrame)>,
+    /// Room for the table's outputs between `process` calls, kept so that
+    /// a delivery does not allocate it anew (always empty between calls).
+    table_outputs: Vec<ClientOutput>,
     events: VecDeque<NodeEvent>,
     observe: bool,
     stats: NodeStats,
@@ -131,6 +137,7 @@ impl Node {
             clients: Clients::new(cfg.max_clients),
             directory: cfg.directory,
             client_out: VecDeque::new(),
+            table_outputs: Vec::new(),
             events: VecDeque::new(),
             observe: cfg.observe,
             stats: NodeStats::default(),
@@ -435,9 +442,15 @@ impl Node {
                 None => break,
             }
         }
-        for out in self.table.take_outputs() {
+        let mut outs = std::mem::take(&mut self.table_outputs);
+        self.table.move_outputs_into(&mut outs);
+        for out in outs.drain(..) {
             self.push_output(out);
         }
+        // A burst (a configuration change to every client) leaves no
+        // lasting room behind it.
+        outs.shrink_to(KEPT_TABLE_OUTPUTS);
+        self.table_outputs = outs;
         while let Some(e) = self.table.poll_event() {
             self.events.push_back(NodeEvent::Sync(e));
         }
@@ -464,6 +477,12 @@ impl Node {
                     return;
                 }
                 (conn, Frame::callback(service, id, body))
+            }
+            ClientOutput::Frame { conn, frame } => {
+                if self.clients.contains(conn) {
+                    self.client_out.push_back((conn, frame));
+                }
+                return;
             }
         };
         self.push_frame(conn, frame);

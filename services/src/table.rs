@@ -356,6 +356,14 @@ impl ServiceTable {
         std::mem::take(&mut self.out)
     }
 
+    /// Moves every pending client output, in the order produced, to the
+    /// end of `into`. Unlike [`ServiceTable::take_outputs`] both vectors
+    /// keep their room: taking a fresh one per delivery cost an
+    /// allocation per delivered message.
+    pub fn move_outputs_into(&mut self, into: &mut Vec<ClientOutput>) {
+        into.append(&mut self.out);
+    }
+
     /// The next sync event.
     pub fn poll_event(&mut self) -> Option<SyncEvent> {
         self.events.pop_front()
