@@ -33,6 +33,9 @@ pub const CB_CONFCHG: u16 = 1;
 
 /// Bytes of a group key (`struct evs_group { char key[32]; }`).
 pub const GROUP_KEY_BYTES: usize = 32;
+
+/// The bytes of a [`Deliver`] body before its message: node id, length.
+pub const DELIVER_HEAD_BYTES: usize = 8;
 /// Most groups one join, leave or mcast_groups call may name (openais:
 /// more is `EVS_ERR_TOO_MANY_GROUPS`).
 pub const MAX_GROUPS_PER_CALL: usize = 50;
@@ -322,6 +325,20 @@ impl Membership {
     }
 }
 
+/// The fields of a [`Deliver`] body before its message, from `node_id`,
+/// of a message of `msg_len` bytes (for framing a delivered message
+/// without encoding a body first).
+pub fn deliver_head(node_id: u32, msg_len: usize) -> [u8; DELIVER_HEAD_BYTES] {
+    let mut head = [0; DELIVER_HEAD_BYTES];
+    head[..4].copy_from_slice(&node_id.to_le_bytes());
+    // The length as put_len_prefixed writes it. A message does not reach
+    // 4 GiB (the ring's maximum is about 1 MiB); if one did, its frame
+    // would be refused as too big before this length was ever read.
+    let len = u32::try_from(msg_len).unwrap_or(u32::MAX);
+    head[4..].copy_from_slice(&len.to_le_bytes());
+    head
+}
+
 impl Deliver {
     /// Its body.
     pub fn encode(&self) -> Bytes {
@@ -331,12 +348,9 @@ impl Deliver {
     }
 
     /// Its body's fields before the message: the body is these, then
-    /// `msg` (for writing a large message without copying it).
-    pub fn encode_head(&self) -> Bytes {
-        let mut enc = Encoder::with_capacity(4 + 4);
-        // The message's length, as put_len_prefixed writes it.
-        enc.put_u32(self.node_id).put_count(self.msg.len());
-        enc.finish()
+    /// `msg`.
+    pub fn head(&self) -> [u8; DELIVER_HEAD_BYTES] {
+        deliver_head(self.node_id, self.msg.len())
     }
 
     /// Decodes a body.
@@ -445,7 +459,7 @@ mod tests {
             node_id: 7,
             msg: Bytes::from(vec![5u8; 70_000]),
         };
-        let joined = [&long.encode_head()[..], &long.msg[..]].concat();
+        let joined = [&long.head()[..], &long.msg[..]].concat();
         assert_eq!(joined, long.encode());
         let c = ConfChg {
             members: vec![1, 2],

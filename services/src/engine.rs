@@ -11,7 +11,10 @@
 //! [`Ctx`] it is handed; the node drains what it put there.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use proto::{AisError, ServiceId, Version};
+use proto::{
+    encode_frame_parts, encode_frame_with_tail, AisError, EncodedFrame, FrameKind, FrameTooBig,
+    ServiceId, Version,
+};
 use totem::{ConfigChange, Guarantee, Instant, McastError, NodeId, RingId};
 
 /// A client connection, as the node's connection table names it. Unique
@@ -166,13 +169,18 @@ pub enum ClientOutput {
         body: Bytes,
         tail: Bytes,
     },
+    /// A frame the engine encoded itself ([`Ctx::encode_callback`]), so
+    /// that every client it goes to shares one buffer.
+    Frame { conn: ConnId, frame: EncodedFrame },
 }
 
 impl ClientOutput {
     /// The connection it goes to.
     pub fn conn(&self) -> ConnId {
         match self {
-            ClientOutput::Response { conn, .. } | ClientOutput::Callback { conn, .. } => *conn,
+            ClientOutput::Response { conn, .. }
+            | ClientOutput::Callback { conn, .. }
+            | ClientOutput::Frame { conn, .. } => *conn,
         }
     }
 }
@@ -329,6 +337,34 @@ impl<'a> Ctx<'a> {
             body,
             tail,
         });
+    }
+
+    /// Callback `id` of this engine's service encoded once, for
+    /// [`Ctx::send_frame`] to any number of clients: its body is `head`
+    /// then `tail`. `tail` is copied in below `share_tail_from` bytes, and
+    /// above it written as it is (it then keeps alive what it is a slice
+    /// of until every client has it).
+    ///
+    /// # Errors
+    /// [`FrameTooBig`] if the body is above a frame's maximum.
+    pub fn encode_callback(
+        &self,
+        id: u16,
+        head: &[u8],
+        tail: &Bytes,
+        share_tail_from: usize,
+    ) -> Result<EncodedFrame, FrameTooBig> {
+        let (kind, service, ok) = (FrameKind::Callback, self.service.code(), Ok(()));
+        if tail.len() >= share_tail_from {
+            encode_frame_with_tail(kind, service, id, ok, head, tail.clone())
+        } else {
+            encode_frame_parts(kind, service, id, ok, &[head, tail]).map(EncodedFrame::from)
+        }
+    }
+
+    /// Queues `frame`, one of [`Ctx::encode_callback`]'s, for `conn`.
+    pub fn send_frame(&mut self, conn: ConnId, frame: EncodedFrame) {
+        self.out.push(ClientOutput::Frame { conn, frame });
     }
 }
 

@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use proto::evs::{
-    ConfChg, ConfRing, Deliver, EvsGuarantee, Group, Groups, McastGroups, McastJoined, Membership,
-    CB_CONFCHG, CB_DELIVER, GROUP_KEY_BYTES, JOIN, LEAVE, MAX_GROUPS_PER_CONN, MAX_MSG_BYTES,
-    MCAST_GROUPS, MCAST_JOINED, MEMBERSHIP_GET,
+    deliver_head, ConfChg, ConfRing, EvsGuarantee, Group, Groups, McastGroups, McastJoined,
+    Membership, CB_CONFCHG, CB_DELIVER, GROUP_KEY_BYTES, JOIN, LEAVE, MAX_GROUPS_PER_CONN,
+    MAX_MSG_BYTES, MCAST_GROUPS, MCAST_JOINED, MEMBERSHIP_GET,
 };
 use proto::{AisError, Decoder, Encoder, ServiceId, Version};
 use totem::{ConfigChange, ConfigKind, Guarantee, NodeId};
@@ -86,6 +86,25 @@ fn addressed_to(joined: &BTreeSet<Group>, groups: &[u8]) -> bool {
     groups
         .chunks_exact(GROUP_KEY_BYTES)
         .any(|g| g.try_into().is_ok_and(|key| joined.contains(&Group(key))))
+}
+
+/// Gives `item` to each of `conns`, the last taking it itself: the first
+/// clone of a fresh buffer allocates its shared count, and most
+/// deliveries have one receiver per node.
+fn to_each<T: Clone>(
+    conns: impl Iterator<Item = ConnId>,
+    item: T,
+    mut give: impl FnMut(ConnId, T),
+) {
+    let mut conns = conns.peekable();
+    while let Some(conn) = conns.next() {
+        if conns.peek().is_some() {
+            give(conn, item.clone());
+        } else {
+            give(conn, item);
+            return;
+        }
+    }
 }
 
 impl Evs {
@@ -211,31 +230,20 @@ impl Engine for Evs {
             return;
         };
         self.delivered += 1;
-        let cb = Deliver {
-            node_id: from.get(),
-            msg,
-        };
-        let (body, tail) = if cb.msg.len() >= DELIVER_UNCOPIED_FROM_BYTES {
-            (cb.encode_head(), cb.msg)
-        } else {
-            (cb.encode(), Bytes::new())
-        };
-        // The last receiver takes the buffers themselves: the first clone
-        // of a freshly encoded body allocates its shared count, and most
-        // deliveries have one receiver per node.
-        let mut receivers = self
+        let head = deliver_head(from.get(), msg.len());
+        let receivers = self
             .conns
             .iter()
             .filter(|(_, joined)| addressed_to(joined, groups))
-            .map(|(&conn, _)| conn)
-            .peekable();
-        while let Some(conn) = receivers.next() {
-            if receivers.peek().is_some() {
-                ctx.callback_with_tail(conn, CB_DELIVER, body.clone(), tail.clone());
-            } else {
-                ctx.callback_with_tail(conn, CB_DELIVER, body, tail);
-                break;
-            }
+            .map(|(&conn, _)| conn);
+        // One frame for every receiver on this node, the message copied in
+        // below DELIVER_UNCOPIED_FROM_BYTES and sliced above it.
+        match ctx.encode_callback(CB_DELIVER, &head, &msg, DELIVER_UNCOPIED_FROM_BYTES) {
+            Ok(frame) => to_each(receivers, frame, |conn, frame| ctx.send_frame(conn, frame)),
+            // Above a frame's maximum: the node reports it, per client.
+            Err(_) => to_each(receivers, msg, |conn, msg| {
+                ctx.callback_with_tail(conn, CB_DELIVER, Bytes::copy_from_slice(&head), msg);
+            }),
         }
     }
 

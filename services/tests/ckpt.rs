@@ -384,7 +384,7 @@ impl Cluster {
             .unwrap_or_else(|| panic!("no response {want} for node {node} conn {conn}"));
         match self.out.remove(pos).1 {
             ClientOutput::Response { result, body, .. } => (result, body),
-            ClientOutput::Callback { .. } => unreachable!(),
+            ClientOutput::Callback { .. } | ClientOutput::Frame { .. } => unreachable!(),
         }
     }
 
@@ -401,7 +401,7 @@ impl Cluster {
         mine.into_iter()
             .map(|(_, o)| match o {
                 ClientOutput::Callback { id, body, .. } => (id, body),
-                ClientOutput::Response { .. } => unreachable!(),
+                ClientOutput::Response { .. } | ClientOutput::Frame { .. } => unreachable!(),
             })
             .collect()
     }
