@@ -37,12 +37,39 @@ pub const DELIVER_UNCOPIED_FROM_BYTES: usize = 32 << 10;
 #[derive(Debug, Default)]
 pub struct Evs {
     /// Groups joined, per connection.
-    conns: BTreeMap<ConnId, BTreeSet<Group>>,
+    conns: BTreeMap<ConnId, Joined>,
     /// The last configuration change seen (for new connections and
     /// `evs_membership_get`).
     last: Option<ConfChg>,
     /// Multicasts delivered, for the dump.
     delivered: u64,
+}
+
+/// A connection's groups, and the ring message fields that name them.
+#[derive(Debug)]
+struct Joined {
+    groups: BTreeSet<Group>,
+    /// `encode_exec_groups` of `groups`, kept: `evs_mcast_joined` sends
+    /// to these groups, and encoding them per message cost two
+    /// allocations and a copy of the list.
+    exec_groups: Bytes,
+}
+
+impl Default for Joined {
+    /// No group.
+    fn default() -> Joined {
+        Joined {
+            groups: BTreeSet::new(),
+            exec_groups: encode_exec_groups(std::iter::empty()),
+        }
+    }
+}
+
+impl Joined {
+    fn update(&mut self, change: impl FnOnce(&mut BTreeSet<Group>)) {
+        change(&mut self.groups);
+        self.exec_groups = encode_exec_groups(self.groups.iter());
+    }
 }
 
 fn ids(v: &[NodeId]) -> Vec<u32> {
@@ -58,7 +85,7 @@ fn guarantee(g: EvsGuarantee) -> Guarantee {
 
 /// The ring message's fields before the message bytes: group count, then
 /// the groups (the message follows them, see [`Evs::mcast`]).
-fn encode_exec_groups(groups: &[Group]) -> Bytes {
+fn encode_exec_groups<'a>(groups: impl ExactSizeIterator<Item = &'a Group>) -> Bytes {
     let mut enc = Encoder::with_capacity(4 + groups.len() * GROUP_KEY_BYTES);
     enc.put_count(groups.len());
     for g in groups {
@@ -113,12 +140,13 @@ impl Evs {
         Evs::default()
     }
 
+    /// Puts `msg` on the ring for the groups `exec_groups` encodes
+    /// ([`encode_exec_groups`]).
     fn mcast(
-        &mut self,
         ctx: &mut Ctx<'_>,
         conn: ConnId,
         id: u16,
-        groups: &[Group],
+        exec_groups: &[u8],
         msg: &[u8],
         g: EvsGuarantee,
     ) -> Result<(), AisError> {
@@ -126,11 +154,7 @@ impl Evs {
             return Err(AisError::TooBig);
         }
         // Copied once, straight into the ring's message.
-        ctx.mcast_parts(
-            EXEC_MCAST,
-            &[&encode_exec_groups(groups), msg],
-            guarantee(g),
-        )?;
+        ctx.mcast_parts(EXEC_MCAST, &[exec_groups, msg], guarantee(g))?;
         ctx.respond(conn, id, Ok(()), Bytes::new());
         Ok(())
     }
@@ -156,7 +180,7 @@ impl Engine for Evs {
     }
 
     fn lib_init(&mut self, ctx: &mut Ctx<'_>, conn: ConnId) {
-        self.conns.insert(conn, BTreeSet::new());
+        self.conns.insert(conn, Joined::default());
         if let Some(c) = &self.last {
             ctx.callback(conn, CB_CONFCHG, c.encode());
         }
@@ -178,33 +202,37 @@ impl Engine for Evs {
             JOIN => {
                 let req = Groups::decode(&body).map_err(|_| AisError::InvalidParam)?;
                 let new: BTreeSet<Group> = req.groups.into_iter().collect();
-                if joined.union(&new).count() > MAX_GROUPS_PER_CONN {
+                if joined.groups.union(&new).count() > MAX_GROUPS_PER_CONN {
                     return Err(AisError::NoResources);
                 }
-                self.conns.entry(conn).or_default().extend(new);
+                self.conns
+                    .entry(conn)
+                    .or_default()
+                    .update(|groups| groups.extend(new));
                 ctx.respond(conn, id, Ok(()), Bytes::new());
                 Ok(())
             }
             LEAVE => {
                 let req = Groups::decode(&body).map_err(|_| AisError::InvalidParam)?;
-                if req.groups.iter().any(|g| !joined.contains(g)) {
+                if req.groups.iter().any(|g| !joined.groups.contains(g)) {
                     return Err(AisError::NotExist);
                 }
-                let set = self.conns.entry(conn).or_default();
-                for g in &req.groups {
-                    set.remove(g);
-                }
+                self.conns.entry(conn).or_default().update(|groups| {
+                    for g in &req.groups {
+                        groups.remove(g);
+                    }
+                });
                 ctx.respond(conn, id, Ok(()), Bytes::new());
                 Ok(())
             }
             MCAST_JOINED => {
                 let req = McastJoined::decode(&body).map_err(|_| AisError::InvalidParam)?;
-                let groups: Vec<Group> = joined.iter().copied().collect();
-                self.mcast(ctx, conn, id, &groups, &req.msg, req.guarantee)
+                Self::mcast(ctx, conn, id, &joined.exec_groups, &req.msg, req.guarantee)
             }
             MCAST_GROUPS => {
                 let req = McastGroups::decode(&body).map_err(|_| AisError::InvalidParam)?;
-                self.mcast(ctx, conn, id, &req.groups, &req.msg, req.guarantee)
+                let exec_groups = encode_exec_groups(req.groups.iter());
+                Self::mcast(ctx, conn, id, &exec_groups, &req.msg, req.guarantee)
             }
             MEMBERSHIP_GET => {
                 let m = Membership {
@@ -234,7 +262,7 @@ impl Engine for Evs {
         let receivers = self
             .conns
             .iter()
-            .filter(|(_, joined)| addressed_to(joined, groups))
+            .filter(|(_, joined)| addressed_to(&joined.groups, groups))
             .map(|(&conn, _)| conn);
         // One frame for every receiver on this node, the message copied in
         // below DELIVER_UNCOPIED_FROM_BYTES and sliced above it.

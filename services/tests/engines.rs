@@ -487,6 +487,20 @@ fn evs_delivers_group_messages_in_one_order_to_joined_connections_only() {
     let m = evs::Membership::decode(&body).unwrap();
     assert_eq!((m.local, m.members), (3, vec![1, 2, 3]));
 
+    // After leaving b, node 2's joined groups are a alone: its next
+    // message reaches a's members (1 and 2), not b's (3).
+    c.request(2, ServiceId::Evs, 1, evs::LEAVE, join(vec![b]));
+    assert_eq!(response(&c.take(2, 1)[0]).1, Ok(()));
+    let m = McastJoined {
+        guarantee: EvsGuarantee::Agreed,
+        msg: Bytes::from_static(b"three"),
+    };
+    c.request(2, ServiceId::Evs, 1, evs::MCAST_JOINED, m.encode());
+    let three = vec![(2, Bytes::from_static(b"three"))];
+    assert_eq!(delivered(c.take(1, 1)), three);
+    assert_eq!(delivered(c.take(2, 1)), three);
+    assert_eq!(delivered(c.take(3, 1)), vec![], "node 3 is in b only");
+
     // A configuration change reaches every connection, both kinds.
     c.configure(&[1, 2]);
     let changes: Vec<ConfChg> = c
