@@ -15,6 +15,9 @@ use crate::clients::{Clients, Creds, Phase};
 use crate::posted::{self, Held};
 use crate::status;
 
+/// What a frame without a body is: kind, service, id, status.
+type BareFrameKey = (FrameKind, u16, u16, Status);
+
 /// Outputs' room [`Node`] keeps between turns (see `table_outputs`).
 const KEPT_TABLE_OUTPUTS: usize = 1024;
 
@@ -93,6 +96,10 @@ pub struct Node {
     clients: Clients,
     directory: BTreeMap<NodeId, NodeInfo>,
     client_out: VecDeque<(ConnId, EncodedFrame)>,
+    /// The last frame without a body pushed, by its header fields: the
+    /// answer to a post is the same frame every time, and encoding it
+    /// anew cost an allocation per message.
+    last_bare_frame: Option<(BareFrameKey, EncodedFrame)>,
     /// Room for the table's outputs between `process` calls, kept so that
     /// a delivery does not allocate it anew (always empty between calls).
     table_outputs: Vec<ClientOutput>,
@@ -138,6 +145,7 @@ impl Node {
             directory: cfg.directory,
             client_out: VecDeque::new(),
             table_outputs: Vec::new(),
+            last_bare_frame: None,
             events: VecDeque::new(),
             observe: cfg.observe,
             stats: NodeStats::default(),
@@ -500,6 +508,22 @@ impl Node {
         }
         if !self.clients.contains(conn) {
             return; // it left before its answer came
+        }
+        if frame.body.is_empty() {
+            let key = (frame.kind, frame.service, frame.id, frame.status);
+            match &self.last_bare_frame {
+                Some((k, encoded)) if *k == key => {
+                    self.client_out.push_back((conn, encoded.clone()));
+                    return;
+                }
+                _ => {
+                    if let Ok(encoded) = frame.encode_parts() {
+                        self.last_bare_frame = Some((key, encoded.clone()));
+                        self.client_out.push_back((conn, encoded));
+                        return;
+                    }
+                }
+            }
         }
         match frame.encode_parts() {
             Ok(b) => self.client_out.push_back((conn, b)),

@@ -497,3 +497,51 @@ fn received_packets_reach_the_services_only_when_delivered() {
         (FrameKind::Callback, 9, &b"hi"[..])
     );
 }
+
+/// Frames without a body (most answers) are encoded once per header and
+/// shared while the same header repeats; another header gets its own.
+#[test]
+fn bare_answers_share_one_encoding_per_header() {
+    let (mut node, mut now) = lone_node();
+    let c = connect(&mut node, now, ServiceId::Evs);
+    // No ring yet: each plain request is answered TRY_AGAIN, no body.
+    for id in [3, 3, 4, 3] {
+        node.client_frame(now, c, Frame::request(ServiceId::Evs, id, Bytes::new()));
+    }
+    let raw: Vec<EncodedFrame> = std::iter::from_fn(|| node.poll_client_output())
+        .map(|(_, f)| f)
+        .collect();
+    let answers: Vec<_> = raw
+        .iter()
+        .map(|f| Frame::decode(&f.to_bytes()).unwrap())
+        .map(|f| (f.kind, f.id, f.status, f.body.len()))
+        .collect();
+    let try_again = |id| (FrameKind::Response, id, Err(AisError::TryAgain), 0);
+    assert_eq!(
+        answers,
+        vec![try_again(3), try_again(3), try_again(4), try_again(3)]
+    );
+    let head = |i: usize| raw[i].pieces()[0].as_ptr();
+    assert_eq!(head(0), head(1), "the repeated answer is shared");
+    assert_ne!(head(1), head(2));
+
+    // On the ring, a bare answer and a bare callback alternate, each
+    // with its own header.
+    run_until(&mut node, &mut now, Instant::ZERO + Duration::from_secs(3));
+    assert!(node.services().synced());
+    outputs(&mut node);
+    for _ in 0..2 {
+        node.client_frame(now, c, Frame::request(ServiceId::Evs, 3, Bytes::new()));
+        let until = now + Duration::from_millis(100);
+        run_until(&mut node, &mut now, until);
+    }
+    let got: Vec<_> = outputs(&mut node)
+        .into_iter()
+        .map(|(_, f)| (f.kind, f.id, f.status, f.body.len()))
+        .collect();
+    let (answer, callback) = (
+        (FrameKind::Response, 3, Ok(()), 0),
+        (FrameKind::Callback, 9, Ok(()), 0),
+    );
+    assert_eq!(got, vec![answer, callback, answer, callback]);
+}
