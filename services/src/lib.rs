@@ -13,8 +13,9 @@
 //! The node feeds it Totem's events in the order Totem produced them
 //! ([`ServiceTable::confchg`], [`ServiceTable::deliver`]), client inputs,
 //! and [`ServiceTable::handle_timeout`] at [`ServiceTable::poll_timeout`];
-//! after each input it calls [`ServiceTable::pump`] and then drains
-//! [`ServiceTable::take_outputs`] (frames for clients) and
+//! after each input it calls [`ServiceTable::pump`] and then drains the
+//! frames for clients ([`ServiceTable::move_outputs_into`], which keeps
+//! the buffers' room, or [`ServiceTable::take_outputs`]) and
 //! [`ServiceTable::poll_event`] (sync progress). `now` never goes back.
 
 pub mod backup;
