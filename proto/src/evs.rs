@@ -36,6 +36,7 @@ pub const GROUP_KEY_BYTES: usize = 32;
 
 /// The bytes of a [`Deliver`] body before its message: node id, length.
 pub const DELIVER_HEAD_BYTES: usize = 8;
+
 /// Most groups one join, leave or mcast_groups call may name (openais:
 /// more is `EVS_ERR_TOO_MANY_GROUPS`).
 pub const MAX_GROUPS_PER_CALL: usize = 50;
