@@ -948,6 +948,13 @@ mod tests {
         }
     }
 
+    /// The ids of the next `n` callbacks, waiting for each.
+    fn callback_ids(c: &mut Connection, n: usize) -> Vec<u16> {
+        (0..n)
+            .map(|_| c.recv_callback(true).unwrap().unwrap().id)
+            .collect()
+    }
+
     fn selectable(conn: &Connection) -> bool {
         let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN)];
         poll(&mut fds, PollTimeout::ZERO).unwrap() == 1
@@ -985,11 +992,10 @@ mod tests {
         });
         c.post(1, &vec![1u8; 64 << 10]).unwrap();
         assert!(!c.is_broken());
-        let mut ids = Vec::new();
-        while ids.len() < usize::from(CALLBACKS) {
-            ids.push(c.recv_callback(true).unwrap().unwrap().id);
-        }
-        assert_eq!(ids, (100..100 + CALLBACKS).collect::<Vec<_>>());
+        assert_eq!(
+            callback_ids(&mut c, usize::from(CALLBACKS)),
+            (100..100 + CALLBACKS).collect::<Vec<u16>>()
+        );
         drop(c);
         server.join().unwrap();
     }
@@ -1046,11 +1052,7 @@ mod tests {
         assert_eq!(c.post(2, b"b"), Err(AisError::TryAgain));
         assert!(!c.is_broken());
         assert_eq!(c.pending_callbacks(), 4, "filed up to half the queue");
-        let mut ids = Vec::new();
-        while ids.len() < 6 {
-            ids.push(c.recv_callback(true).unwrap().unwrap().id);
-        }
-        assert_eq!(ids, (100..106).collect::<Vec<u16>>());
+        assert_eq!(callback_ids(&mut c, 6), (100..106).collect::<Vec<u16>>());
         c.post(2, b"b").unwrap();
         drop(c);
         server.join().unwrap();
@@ -1113,11 +1115,7 @@ mod tests {
         // The window is full; the callbacks that come while post 2 waits
         // reach half the queue: TRY_AGAIN, nothing sent, nothing lost.
         assert_eq!(c.post(2, b"b"), Err(AisError::TryAgain));
-        let mut ids = Vec::new();
-        while ids.len() < 10 {
-            ids.push(c.recv_callback(true).unwrap().unwrap().id);
-        }
-        assert_eq!(ids, (100..110).collect::<Vec<u16>>());
+        assert_eq!(callback_ids(&mut c, 10), (100..110).collect::<Vec<u16>>());
         go_tx.send(()).unwrap();
         c.post(2, b"b").unwrap();
         drop(c);
